@@ -1,0 +1,1 @@
+"""First-touch tracking, SLA timers in Redis, alerts and Prometheus metrics."""

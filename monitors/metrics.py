@@ -1,0 +1,116 @@
+"""Every Prometheus metric of leadrouter, on an injected registry.
+
+Labels come from closed sets only (topic base names, teams, routes, queues and
+reasons from the rulebook or code): never a lead id, an email or a name.
+`docs/metrics.md` documents each one.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Seconds: fine resolution under a minute (tests, fast reps), then the ranges
+# that matter against a five-minute SLA.
+FIRST_TOUCH_BUCKETS = (
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    45,
+    60,
+    90,
+    120,
+    180,
+    240,
+    300,
+    420,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+LATENESS_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        p = "leadrouter_"
+        self.events_consumed = Counter(
+            p + "events_consumed_total", "Records read from an input topic.", ["topic"], registry=registry
+        )
+        self.duplicate_events = Counter(
+            p + "duplicate_events_total",
+            "Valid events that changed nothing because they were already applied.",
+            ["topic"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            p + "dead_letters_total",
+            "Records sent to a dead-letter topic, by source topic and reason.",
+            ["topic", "reason"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            p + "transient_errors_total",
+            "Transient failures (Redis or Kafka unavailable) that were retried.",
+            ["component"],
+            registry=registry,
+        )
+        self.last_event = Gauge(
+            p + "last_event_timestamp_seconds",
+            "Unix time of the last record processed from a topic.",
+            ["topic"],
+            registry=registry,
+        )
+        self.leads_received = Counter(
+            p + "leads_received_total", "Valid lead events received.", ["type"], registry=registry
+        )
+        self.leads_routed = Counter(
+            p + "leads_routed_total", "Leads assigned to a rep.", ["team", "route"], registry=registry
+        )
+        self.leads_queued = Counter(
+            p + "leads_queued_total",
+            "Leads no rep could take, by queue.",
+            ["queue", "route"],
+            registry=registry,
+        )
+        self.routing_seconds = Histogram(
+            p + "routing_seconds",
+            "Time from the lead event's occurred_at to its assignment.",
+            ["team"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.first_touch_seconds = Histogram(
+            p + "first_touch_seconds",
+            "Time from assignment to the assigned rep's first touch (every first touch).",
+            ["team"],
+            buckets=FIRST_TOUCH_BUCKETS,
+            registry=registry,
+        )
+        self.sla_met = Counter(
+            p + "sla_met_total", "First touches at or before the deadline.", ["team"], registry=registry
+        )
+        self.sla_breached = Counter(
+            p + "sla_breached_total", "Leads untouched at their deadline.", ["team"], registry=registry
+        )
+        self.breach_lateness = Histogram(
+            p + "sla_breach_detection_lateness_seconds",
+            "How long after the deadline a breach was detected.",
+            buckets=LATENESS_BUCKETS,
+            registry=registry,
+        )
+        self.open_leads = Gauge(
+            p + "open_leads", "Leads assigned and awaiting first touch.", ["team"], registry=registry
+        )
+        self.activities_ignored = Counter(
+            p + "activities_ignored_total",
+            "Activities that stopped no clock, by why.",
+            ["reason"],
+            registry=registry,
+        )

@@ -1,0 +1,94 @@
+"""First-touch clocks in Redis: touch, claim due timers with a lease, acknowledge.
+
+The router arms a timer in the same atomic step as the assignment
+(`router/lua/assign.lua`). Here, monitors stop clocks on a touch and sweep due
+timers: claim (one Lua call) -> publish `sla.breached` -> ack. A monitor killed
+between claim and ack delays that alert by the lease, never loses it; consumers
+deduplicate on the deterministic event id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Literal
+
+from redis.asyncio import Redis
+
+from router.redis_keys import RedisKeys
+
+
+def _script(name: str) -> str:
+    return resources.files("monitors").joinpath(f"lua/{name}.lua").read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """A lead's SLA clock as stored with its assignment (times in epoch ms)."""
+
+    lead_id: str
+    rep_id: str
+    team: str
+    attempt: int
+    assigned_ms: int
+    due_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TouchResult:
+    outcome: Literal["met", "pending", "nothing", "queued", "other_rep", "duplicate"]
+    clock: Clock | None = None
+    touched_ms: int | None = None
+
+
+class RedisTimers:
+    def __init__(self, redis: Redis, keys: RedisKeys, retention_seconds: int) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._retention = retention_seconds
+        self._touch = redis.register_script(_script("touch"))
+        self._claim = redis.register_script(_script("claim"))
+        self._ack = redis.register_script(_script("ack"))
+
+    async def touch(self, lead_id: str, rep_id: str, touched_ms: int) -> TouchResult:
+        """Apply a touch; `rep_id=""` settles a touch that arrived before the assignment."""
+        k = self._keys
+        raw = await self._touch(
+            keys=[k.lead(lead_id), k.open, k.due, k.inflight, k.pending(lead_id)],
+            args=[rep_id, touched_ms, lead_id, self._retention],
+        )
+        outcome = raw[0].decode()
+        if outcome != "met":
+            return TouchResult(outcome)
+        rep, team, attempt, assigned, due, touched = (v.decode() for v in raw[1:])
+        clock = Clock(lead_id, rep, team, int(attempt), int(assigned), int(due))
+        return TouchResult("met", clock, int(touched))
+
+    async def settle(self, lead_id: str) -> TouchResult:
+        return await self.touch(lead_id, "", 0)
+
+    async def claim(self, cutoff_ms: int, now_ms: int, lease_ms: int, limit: int) -> list[Clock]:
+        raw = await self._claim(
+            keys=[self._keys.due, self._keys.inflight],
+            args=[cutoff_ms, now_ms, now_ms + lease_ms, limit, self._keys.lead_prefix()],
+        )
+        out = []
+        for i in range(0, len(raw), 6):
+            lead, rep, team, attempt, assigned, due = (v.decode() for v in raw[i : i + 6])
+            out.append(Clock(lead, rep, team, int(attempt), int(assigned), int(due)))
+        return out
+
+    async def ack(self, lead_ids: Sequence[str]) -> None:
+        if lead_ids:
+            await self._ack(keys=[self._keys.inflight], args=[self._keys.lead_prefix(), *lead_ids])
+
+    async def mark_met_published(self, lead_ids: Sequence[str]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for lead_id in lead_ids:
+                pipe.hset(self._keys.lead(lead_id), "met_published", "1")
+            await pipe.execute()
+
+    async def open_by_rep(self) -> dict[str, int]:
+        raw = await self._redis.hgetall(self._keys.open)
+        return {k.decode(): int(v) for k, v in raw.items()}

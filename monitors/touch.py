@@ -1,0 +1,103 @@
+"""The monitor's per-record logic: activities stop clocks, assignments settle
+touches that arrived before them. Each first touch publishes one `sla.met`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from pydantic import TypeAdapter, ValidationError
+
+from monitors.metrics import Metrics
+from monitors.timers import RedisTimers, TouchResult
+from router.codec import decode_activity, encode
+from router.consume import Outbox, Record
+from router.errors import InvalidEvent
+from router.logs import log
+from router.settings import Settings
+from rules.events import AssignmentEvent, LeadAssigned, LeadQueued, SlaMet, derived_event_id
+from rules.sla import response_seconds
+
+logger = logging.getLogger("leadrouter.monitor")
+
+_ASSIGNMENT: TypeAdapter[LeadAssigned | LeadQueued] = TypeAdapter(AssignmentEvent)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class TouchProcessor:
+    def __init__(self, settings: Settings, timers: RedisTimers, metrics: Metrics) -> None:
+        topics = settings.topics
+        self._activities = topics.name(topics.activities)
+        self._assignments = topics.name(topics.assignments)
+        self._sla_topic = topics.name(topics.sla_events)
+        self._timers = timers
+        self._metrics = metrics
+        self._met: list[str] = []
+
+    async def process(self, record: Record, out: Outbox) -> None:
+        if record.topic == self._activities:
+            activity = decode_activity(record.key, record.value)
+            touched_ms = int(activity.occurred_at.timestamp() * 1000)
+            result = await self._timers.touch(activity.lead_id, activity.rep_id, touched_ms)
+            if result.outcome == "pending":
+                log(logger, "touch.pending", lead_id=activity.lead_id, channel=activity.channel)
+        else:
+            lead_id = self._assigned_lead(record)
+            if lead_id is None:
+                return
+            result = await self._timers.settle(lead_id)
+        if result.outcome == "met":
+            await self._publish_met(result, out)
+        elif result.outcome not in ("pending", "nothing"):
+            self._metrics.activities_ignored.labels(result.outcome).inc()
+
+    def _assigned_lead(self, record: Record) -> str | None:
+        try:
+            event = _ASSIGNMENT.validate_json(record.value or b"")
+        except ValidationError as exc:
+            raise InvalidEvent("schema_violation", f"{exc.error_count()} errors in an assignment") from None
+        return event.lead_id if isinstance(event, LeadAssigned) else None
+
+    async def _publish_met(self, result: TouchResult, out: Outbox) -> None:
+        clock, touched_ms = result.clock, result.touched_ms
+        assert clock is not None and touched_ms is not None
+        assigned_at, due_at, touched_at = (
+            from_ms(clock.assigned_ms),
+            from_ms(clock.due_ms),
+            from_ms(touched_ms),
+        )
+        seconds = response_seconds(assigned_at, touched_at)
+        met = SlaMet(
+            event_id=derived_event_id(clock.lead_id, clock.attempt, "sla.met"),
+            lead_id=clock.lead_id,
+            rep_id=clock.rep_id,
+            team=clock.team,
+            attempt=clock.attempt,
+            assigned_at=assigned_at,
+            due_at=due_at,
+            touched_at=touched_at,
+            response_seconds=seconds,
+            within_sla=touched_ms <= clock.due_ms,
+        )
+        await out.send(self._sla_topic, clock.lead_id.encode(), encode(met))
+        self._met.append(clock.lead_id)
+        self._metrics.first_touch_seconds.labels(clock.team).observe(seconds)
+        if met.within_sla:
+            self._metrics.sla_met.labels(clock.team).inc()
+        log(
+            logger,
+            "sla.met",
+            lead_id=clock.lead_id,
+            rep_id=clock.rep_id,
+            team=clock.team,
+            response_seconds=round(seconds, 3),
+            within_sla=met.within_sla,
+        )
+
+    async def after_publish(self) -> None:
+        met, self._met = self._met, []
+        if met:
+            await self._timers.mark_met_published(met)

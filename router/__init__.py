@@ -1,0 +1,1 @@
+"""Kafka-facing adapters of leadrouter: settings, codecs, the routing worker and the CLI."""

@@ -1,0 +1,180 @@
+"""The consume loop shared by every worker: poll, process, publish, then commit.
+
+At-least-once by construction: offsets are committed only after every record of
+the batch was processed, every produced record acknowledged by the broker and the
+processor's after-publish step done. A transient failure (Redis or Kafka down)
+retries the whole batch with backoff, which is safe because processors are
+idempotent. An exception never escapes the per-record boundary: bad input and
+bugs are dead-lettered with a reason, and the worker keeps going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from monitors.metrics import Metrics
+from router.errors import DlqReason, InvalidEvent, TransientError
+from router.logs import log, log_exception
+from router.settings import TopicSettings
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    TransientError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    KafkaError,
+)
+
+Record = ConsumerRecord[bytes, bytes]
+Batches = dict[TopicPartition, list[Record]]
+
+logger = logging.getLogger("leadrouter.consume")
+
+
+class Processor(Protocol):
+    async def process(self, record: Record, out: Outbox) -> None:
+        """Handle one record; raise InvalidEvent for bad input, TRANSIENT to retry."""
+
+    async def after_publish(self) -> None:
+        """Runs once the batch's produced records are acknowledged (and before commit)."""
+
+
+class Outbox:
+    """What a batch publishes; awaited as a whole before the offsets are committed."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+        self._pending: list[asyncio.Future[object]] = []
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+    ) -> None:
+        fut = await self._producer.send(topic, value=value, key=key, headers=list(headers or []))
+        self._pending.append(fut)
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)
+
+
+def base_topic(topics: TopicSettings, topic: str) -> str:
+    """The topic name without the environment prefix: a closed set for labels."""
+    return topic.removeprefix(topics.prefix)
+
+
+class ConsumeLoop:
+    def __init__(
+        self,
+        name: str,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        processor: Processor,
+        topics: TopicSettings,
+        metrics: Metrics,
+        poll_timeout: float,
+        max_records: int,
+        on_polled: Callable[[AIOKafkaConsumer, float, Batches], Awaitable[None]] | None = None,
+    ) -> None:
+        self.name = name
+        self._consumer = consumer
+        self._producer = producer
+        self._processor = processor
+        self._topics = topics
+        self._metrics = metrics
+        self._poll_timeout_ms = int(poll_timeout * 1000)
+        self._max_records = max_records
+        self._on_polled = on_polled
+        self.last_progress = time.monotonic()
+        self.healthy = True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            polled_at = time.time()
+            batches: Batches = await self._consumer.getmany(
+                timeout_ms=self._poll_timeout_ms, max_records=self._max_records
+            )
+            if batches and not await self._process_batch(batches, stop):
+                return  # stopping mid-retry: leave the batch uncommitted for redelivery
+            if batches:
+                await self._consumer.commit(
+                    {tp: OffsetAndMetadata(recs[-1].offset + 1, "") for tp, recs in batches.items()}
+                )
+            if self._on_polled is not None:
+                await self._on_polled(self._consumer, polled_at, batches)
+            self.last_progress = time.monotonic()
+
+    async def _process_batch(self, batches: Batches, stop: asyncio.Event) -> bool:
+        delay = 0.1
+        while True:
+            out = Outbox(self._producer)
+            try:
+                for records in batches.values():
+                    for record in records:
+                        await self._process_one(record, out)
+                await out.flush()
+                await self._processor.after_publish()
+                self.healthy = True
+                return True
+            except TRANSIENT as exc:
+                self.healthy = False
+                self._metrics.retries.labels(self.name).inc()
+                log(logger, "batch.retry", logging.WARNING, worker=self.name, error=repr(exc), backoff=delay)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                    return False
+                except TimeoutError:
+                    delay = min(delay * 2, 5.0)
+
+    async def _process_one(self, record: Record, out: Outbox) -> None:
+        topic = base_topic(self._topics, record.topic)
+        self._metrics.events_consumed.labels(topic).inc()
+        try:
+            await self._processor.process(record, out)
+        except TRANSIENT:
+            raise
+        except InvalidEvent as exc:
+            await self.dead_letter(record, out, exc.reason, exc.detail)
+        except Exception as exc:  # noqa: BLE001 - the per-record boundary: never crash, never drop
+            log_exception(logger, "record.failed", worker=self.name, topic=topic, offset=record.offset)
+            await self.dead_letter(record, out, "processing_error", f"{type(exc).__name__}")
+        self._metrics.last_event.labels(topic).set(time.time())
+
+    async def dead_letter(self, record: Record, out: Outbox, reason: DlqReason, detail: str) -> None:
+        topic = base_topic(self._topics, record.topic)
+        headers = [
+            ("dlq.reason", reason.encode()),
+            ("dlq.detail", detail[:1000].encode()),
+            ("dlq.topic", record.topic.encode()),
+            ("dlq.partition", str(record.partition).encode()),
+            ("dlq.offset", str(record.offset).encode()),
+            ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
+            ("dlq.worker", self.name.encode()),
+        ]
+        # The original value and key, unchanged, so a fixed event can be replayed.
+        await out.send(self._topics.dlq(record.topic), record.key, record.value, headers)
+        self._metrics.dead_letters.labels(topic, reason).inc()
+        log(
+            logger,
+            "event.dead_lettered",
+            logging.WARNING,
+            topic=topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+            detail=detail[:300],
+        )

@@ -1,0 +1,46 @@
+"""Errors carry their nature: retry the transient, dead-letter the permanent.
+
+    LeadrouterError
+    ├── PermanentError      the event can never be processed as it is: dead-letter it
+    │   └── InvalidEvent    bytes that do not decode to a valid contract event
+    └── TransientError      the world is briefly unwell (Redis down, broker busy): retry
+
+A broad `except` exists only at the per-event boundary of a worker.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+DlqReason = Literal[
+    "too_large",
+    "not_utf8",
+    "invalid_json",
+    "not_an_object",
+    "unknown_type",
+    "schema_violation",
+    "bad_key",
+    "processing_error",
+]
+DLQ_REASONS: tuple[DlqReason, ...] = DlqReason.__args__  # type: ignore[attr-defined]
+
+
+class LeadrouterError(Exception):
+    retriable: bool = False
+
+
+class PermanentError(LeadrouterError):
+    retriable = False
+
+
+class InvalidEvent(PermanentError):
+    """`reason` is a closed-set code (a metric label); `detail` is for people, PII-free."""
+
+    def __init__(self, reason: DlqReason, detail: str) -> None:
+        self.reason: DlqReason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+class TransientError(LeadrouterError):
+    retriable = True

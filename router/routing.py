@@ -1,0 +1,155 @@
+"""The routing worker's per-record logic: lead event in, assignment out.
+
+Read shared state -> pure `decide` -> atomic compare-and-set commit -> publish.
+A replayed lead finds its first decision in Redis: republished only if that
+publish was never acknowledged, otherwise nothing is published at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from monitors.metrics import Metrics
+from router.assignments import AssignmentStore
+from router.codec import decode_lead_event, encode
+from router.consume import Outbox, Record
+from router.errors import TransientError
+from router.logs import log
+from router.settings import Settings
+from rules.decide import Assignment, Decision, decide
+from rules.events import LeadAssigned, LeadEvent, LeadQueued, derived_event_id
+from rules.rulebook import Rulebook
+from rules.sla import first_touch_due
+
+logger = logging.getLogger("leadrouter.router")
+
+# Compare-and-set retries before the batch is retried as a whole: contention
+# only comes from other routers moving the same team's cursor.
+MAX_CAS_ATTEMPTS = 16
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+class RoutingProcessor:
+    def __init__(
+        self,
+        settings: Settings,
+        rulebook: Rulebook,
+        store: AssignmentStore,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._rulebook = rulebook
+        self._teams = tuple(t.id for t in rulebook.teams)
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._sla = timedelta(seconds=settings.sla.first_touch_seconds)
+        self._out_topic = settings.topics.name(settings.topics.assignments)
+        self._published: list[str] = []
+
+    async def process(self, record: Record, out: Outbox) -> None:
+        event = decode_lead_event(record.key, record.value)
+        self._metrics.leads_received.labels(event.type).inc()
+        lead_id = event.lead.id
+        for _ in range(MAX_CAS_ATTEMPTS):
+            existing, state = await self._store.read(lead_id, self._teams)
+            if existing is None:
+                now = self._clock()
+                decision = decide(event.lead, self._rulebook, state, now)
+                payload, due = self._output(event, decision, now)
+                result = await self._store.commit(
+                    lead_id,
+                    decision,
+                    payload,
+                    attempt=1,
+                    assigned_ms=epoch_ms(now),
+                    due_ms=epoch_ms(due),
+                    capacity=self._capacity(decision),
+                )
+                if result.status == "conflict":
+                    continue
+                if result.status == "ok":
+                    await out.send(self._out_topic, record.key, payload)
+                    self._published.append(lead_id)
+                    self._observe(event, decision, now)
+                    return
+                existing = result.existing
+            assert existing is not None
+            if existing.published:
+                self._metrics.duplicate_events.labels("leads").inc()
+                log(logger, "lead.duplicate", lead_id=lead_id, event_id=event.event_id)
+            else:
+                # Decided before a crash, never acknowledged by Kafka: publish the
+                # same bytes (same event_id) again.
+                await out.send(self._out_topic, record.key, existing.event)
+                self._published.append(lead_id)
+            return
+        raise TransientError(f"routing state kept changing for {MAX_CAS_ATTEMPTS} attempts")
+
+    async def after_publish(self) -> None:
+        published, self._published = self._published, []
+        if published:
+            await self._store.mark_published(published)
+
+    def _capacity(self, decision: Decision) -> int:
+        if isinstance(decision, Assignment):
+            return self._rulebook.rep(decision.rep_id).capacity
+        return 0
+
+    def _output(self, event: LeadEvent, decision: Decision, now: datetime) -> tuple[bytes, datetime]:
+        lead_id = event.lead.id
+        due = first_touch_due(now, self._sla)
+        if isinstance(decision, Assignment):
+            assigned = LeadAssigned(
+                event_id=derived_event_id(lead_id, 1, "lead.assigned"),
+                lead_id=lead_id,
+                rep_id=decision.rep_id,
+                team=decision.team,
+                route=decision.route,
+                rulebook_version=self._rulebook.version,
+                assigned_at=now,
+                first_touch_due_at=due,
+                attempt=1,
+                lead_created_at=event.occurred_at,
+            )
+            return encode(assigned), due
+        queued = LeadQueued(
+            event_id=derived_event_id(lead_id, 1, "lead.queued"),
+            lead_id=lead_id,
+            queue=decision.queue,
+            route=decision.route,
+            rulebook_version=self._rulebook.version,
+            queued_at=now,
+            reason=decision.reason,
+        )
+        return encode(queued), due
+
+    def _observe(self, event: LeadEvent, decision: Decision, now: datetime) -> None:
+        if isinstance(decision, Assignment):
+            self._metrics.leads_routed.labels(decision.team, decision.route).inc()
+            routing = max(0.0, (now - event.occurred_at).total_seconds())
+            self._metrics.routing_seconds.labels(decision.team).observe(routing)
+            log(
+                logger,
+                "lead.routed",
+                lead_id=event.lead.id,
+                rep_id=decision.rep_id,
+                team=decision.team,
+                route=decision.route,
+                why=" | ".join(decision.explanation),
+            )
+        else:
+            self._metrics.leads_queued.labels(decision.queue, decision.route).inc()
+            log(
+                logger,
+                "lead.queued",
+                logging.WARNING,
+                lead_id=event.lead.id,
+                queue=decision.queue,
+                why=" | ".join(decision.explanation),
+            )

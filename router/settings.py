@@ -1,0 +1,103 @@
+"""One settings object for every process, from `LEADROUTER_*` environment variables.
+
+Nested fields use `__`: `LEADROUTER_KAFKA__BOOTSTRAP_SERVERS=host:9092`,
+`LEADROUTER_SLA__FIRST_TOUCH_SECONDS=300`. Built once in `main()` and passed down;
+nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_RULEBOOK = Path(__file__).resolve().parent.parent / "rules" / "examples" / "default.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "leadrouter"
+    group_prefix: str = "leadrouter"
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    # Records per poll: large enough to batch Redis work, small enough that one
+    # poll never holds a partition for long.
+    max_poll_records: Annotated[int, Field(ge=1, le=10_000)] = 500
+    poll_timeout_seconds: Annotated[float, Field(gt=0, le=5)] = 0.1
+
+
+class TopicSettings(_Section):
+    # A prefix isolates environments (and tests) that share one broker.
+    prefix: str = ""
+    leads: str = "leads"
+    activities: str = "activities"
+    assignments: str = "assignments"
+    sla_events: str = "sla-events"
+    dlq_suffix: str = ".dlq"
+    partitions: Annotated[int, Field(ge=1, le=1000)] = 6
+
+    def name(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+    def dlq(self, topic: str) -> str:
+        return f"{topic}{self.dlq_suffix}"
+
+    def all_topics(self) -> dict[str, int]:
+        """Every topic the workers use, with its partition count."""
+        names = [self.leads, self.activities, self.assignments, self.sla_events]
+        out = {self.name(n): self.partitions for n in names}
+        for n in (self.leads, self.activities, self.assignments):
+            out[self.dlq(self.name(n))] = 1
+        return out
+
+
+class RedisSettings(_Section):
+    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    # Every key starts with this, so environments and tests can share a server.
+    prefix: str = "lr"
+    # Lead records outlive any SLA by far; they expire so Redis does not grow forever.
+    retention_seconds: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
+    socket_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+
+
+class SlaSettings(_Section):
+    first_touch_seconds: Annotated[float, Field(gt=0)] = 300.0
+    sweep_interval_seconds: Annotated[float, Field(gt=0, le=10)] = 0.1
+    # A breach waits this long past the deadline and for the activity stream's
+    # watermark, so consumer lag never turns a touch into a false breach.
+    grace_seconds: Annotated[float, Field(ge=0, le=60)] = 0.25
+    claim_lease_seconds: Annotated[float, Field(gt=0)] = 10.0
+    claim_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    # 0 picks a free port (logged at start); the worker CLI sets one per role.
+    port: Annotated[int, Field(ge=0, le=65535)] = 9464
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LEADROUTER_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    redis: RedisSettings = RedisSettings()
+    sla: SlaSettings = SlaSettings()
+    http: HttpSettings = HttpSettings()
+    log: LogSettings = LogSettings()
+    rulebook: Path = DEFAULT_RULEBOOK

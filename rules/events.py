@@ -1,0 +1,170 @@
+"""The event contract (v1): one pydantic model per event on a topic.
+
+Inbound models (`leads`, `activities`) ignore unknown fields so producers can add
+some; outbound models forbid extras so we never publish anything undocumented.
+Only the adapters turn bytes into these models; the core never sees a dict.
+The JSON Schemas in `docs/schemas/` are generated from these classes
+(`leadrouter schemas`), and a test fails when they drift.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+CONTRACT_VERSION = 1
+
+# Ids are opaque strings chosen by producers; bounded so a bad producer cannot
+# make us store megabytes per key.
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
+ShortText = Annotated[str, StringConstraints(max_length=256)]
+CountryCode = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z]{2}$", to_upper=True, strip_whitespace=True)
+]
+Channel = Literal["call", "email", "sms", "meeting", "chat"]
+Direction = Literal["outbound", "inbound"]
+AttributeValue = str | int | float | bool | None
+
+# Deterministic ids for the events we emit: a replay of the same input yields the
+# same id, so downstream consumers can deduplicate.
+_EVENT_NAMESPACE = uuid.UUID("6f1c3a4e-2b8d-4c55-9a61-0d7e8f3b2a10")
+
+
+def derived_event_id(lead_id: str, attempt: int, kind: str) -> str:
+    """The id of an output event, a pure function of (lead, attempt, kind)."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{lead_id}\x1f{attempt}\x1f{kind}"))
+
+
+class InboundModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_max_length=4096)
+
+
+class OutboundModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Company(InboundModel):
+    name: ShortText | None = None
+    domain: ShortText | None = None
+    employees: Annotated[int, Field(ge=0)] | None = None
+    annual_revenue: Annotated[float, Field(ge=0)] | None = None
+    industry: ShortText | None = None
+
+
+class Lead(InboundModel):
+    """A lead as marketing systems describe it. Only `id` is required."""
+
+    id: Id
+    # PII: never logged, never a metric label, never in a decision trace.
+    email: ShortText | None = None
+    phone: ShortText | None = None
+    first_name: ShortText | None = None
+    last_name: ShortText | None = None
+    company: Company | None = None
+    country: CountryCode | None = None
+    region: ShortText | None = Field(default=None, description="ISO 3166-2 subdivision")
+    postal_code: ShortText | None = None
+    source: ShortText | None = None
+    product: ShortText | None = None
+    priority: ShortText | None = None
+    attributes: dict[str, AttributeValue] = Field(default_factory=dict)
+
+
+class LeadEvent(InboundModel):
+    """Topic `leads`, key = lead id."""
+
+    event_id: Id
+    type: Literal["lead.created", "lead.updated"]
+    occurred_at: AwareDatetime
+    lead: Lead
+
+
+class ActivityEvent(InboundModel):
+    """Topic `activities`, key = lead id. A rep's call, email, SMS, meeting or chat."""
+
+    event_id: Id
+    type: Literal["activity"]
+    occurred_at: AwareDatetime
+    lead_id: Id
+    rep_id: Id
+    channel: Channel
+    direction: Direction = "outbound"
+
+
+class LeadAssigned(OutboundModel):
+    """Topic `assignments`, key = lead id."""
+
+    event_id: str
+    type: Literal["lead.assigned"] = "lead.assigned"
+    lead_id: str
+    rep_id: str
+    team: str
+    route: str
+    rulebook_version: str
+    assigned_at: datetime
+    first_touch_due_at: datetime
+    attempt: int = 1
+    lead_created_at: datetime | None = Field(
+        default=None, description="occurred_at of the lead event, for routing time"
+    )
+
+
+class LeadQueued(OutboundModel):
+    """Topic `assignments`, key = lead id: no rep could take the lead."""
+
+    event_id: str
+    type: Literal["lead.queued"] = "lead.queued"
+    lead_id: str
+    queue: str
+    route: str
+    rulebook_version: str
+    queued_at: datetime
+    reason: str
+    attempt: int = 1
+
+
+class SlaMet(OutboundModel):
+    """Topic `sla-events`, key = lead id: the assigned rep touched the lead."""
+
+    event_id: str
+    type: Literal["sla.met"] = "sla.met"
+    lead_id: str
+    rep_id: str
+    team: str
+    attempt: int = 1
+    assigned_at: datetime
+    due_at: datetime
+    touched_at: datetime
+    response_seconds: float
+    within_sla: bool = Field(description="touched at or before due_at")
+
+
+class SlaBreached(OutboundModel):
+    """Topic `sla-events`, key = lead id: the deadline passed without a touch."""
+
+    event_id: str
+    type: Literal["sla.breached"] = "sla.breached"
+    lead_id: str
+    rep_id: str
+    team: str
+    attempt: int = 1
+    assigned_at: datetime
+    due_at: datetime
+    detected_at: datetime
+
+
+AssignmentEvent = Annotated[LeadAssigned | LeadQueued, Field(discriminator="type")]
+SlaEvent = Annotated[SlaMet | SlaBreached, Field(discriminator="type")]
+
+# Every model with a checked-in schema, by file stem.
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "lead-event": LeadEvent,
+    "activity-event": ActivityEvent,
+    "lead-assigned": LeadAssigned,
+    "lead-queued": LeadQueued,
+    "sla-met": SlaMet,
+    "sla-breached": SlaBreached,
+}
