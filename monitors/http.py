@@ -35,8 +35,8 @@ async def start_http(app: web.Application, host: str, port: int) -> tuple[web.Ap
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server  # aiohttp exposes the bound socket only here
     bound = port
-    if server is not None and getattr(server, "sockets", None):
-        bound = server.sockets[0].getsockname()[1]
+    # aiohttp exposes the bound socket (needed when port 0 picked one) only here.
+    for sock in getattr(site._server, "sockets", None) or ():
+        bound = int(sock.getsockname()[1])
     return runner, bound

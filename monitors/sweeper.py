@@ -9,6 +9,7 @@ monitor processes may sweep at once: the claim is atomic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -69,10 +70,8 @@ class Sweeper:
                 self._metrics.retries.labels("sweeper").inc()
                 log(logger, "sweep.retry", logging.WARNING, error=repr(exc), backoff=delay)
                 delay = min(max(delay * 2, 0.1), 5.0)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
 
     async def cutoff_ms(self, now_ms: int) -> int | None:
         partitions = self._partitions()

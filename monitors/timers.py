@@ -91,4 +91,4 @@ class RedisTimers:
 
     async def open_by_rep(self) -> dict[str, int]:
         raw = await self._redis.hgetall(self._keys.open)
-        return {k.decode(): int(v) for k, v in raw.items()}
+        return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}

@@ -35,7 +35,12 @@ class TouchProcessor:
         self._sla_topic = topics.name(topics.sla_events)
         self._timers = timers
         self._metrics = metrics
-        self._met: list[str] = []
+        # sla.met published in the current batch (marked in Redis only once the
+        # broker acknowledged it): a copy of the touch in the same batch is a duplicate.
+        self._met: set[str] = set()
+
+    def begin_batch(self) -> None:
+        self._met = set()
 
     async def process(self, record: Record, out: Outbox) -> None:
         if record.topic == self._activities:
@@ -49,7 +54,9 @@ class TouchProcessor:
             if lead_id is None:
                 return
             result = await self._timers.settle(lead_id)
-        if result.outcome == "met":
+        if result.outcome == "met" and result.clock is not None and result.clock.lead_id in self._met:
+            self._metrics.activities_ignored.labels("duplicate").inc()
+        elif result.outcome == "met":
             await self._publish_met(result, out)
         elif result.outcome not in ("pending", "nothing"):
             self._metrics.activities_ignored.labels(result.outcome).inc()
@@ -63,7 +70,8 @@ class TouchProcessor:
 
     async def _publish_met(self, result: TouchResult, out: Outbox) -> None:
         clock, touched_ms = result.clock, result.touched_ms
-        assert clock is not None and touched_ms is not None
+        assert clock is not None
+        assert touched_ms is not None
         assigned_at, due_at, touched_at = (
             from_ms(clock.assigned_ms),
             from_ms(clock.due_ms),
@@ -83,7 +91,7 @@ class TouchProcessor:
             within_sla=touched_ms <= clock.due_ms,
         )
         await out.send(self._sla_topic, clock.lead_id.encode(), encode(met))
-        self._met.append(clock.lead_id)
+        self._met.add(clock.lead_id)
         self._metrics.first_touch_seconds.labels(clock.team).observe(seconds)
         if met.within_sla:
             self._metrics.sla_met.labels(clock.team).inc()
@@ -98,6 +106,6 @@ class TouchProcessor:
         )
 
     async def after_publish(self) -> None:
-        met, self._met = self._met, []
+        met, self._met = self._met, set()
         if met:
-            await self._timers.mark_met_published(met)
+            await self._timers.mark_met_published(sorted(met))

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer
+from redis.asyncio import Redis
 
 from router.consume import Batches
 from router.redis_keys import RedisKeys
-from redis.asyncio import Redis
 
 
 class Watermarks:
@@ -29,7 +29,7 @@ class Watermarks:
         self._topics = tuple(topics)
 
     async def record(self, consumer: AIOKafkaConsumer, polled_at: float, batches: Batches) -> None:
-        updates: dict[str, dict[str, int]] = {}
+        updates: dict[str, dict[int, int]] = {}
         for tp in consumer.assignment():
             if tp.topic not in self._topics:
                 continue
@@ -39,15 +39,16 @@ class Watermarks:
                 continue
             if await consumer.position(tp) >= highwater:
                 mark = fetched_ms
-            elif tp in batches and batches[tp]:
+            elif batches.get(tp):
                 mark = batches[tp][-1].timestamp
             else:
                 continue
-            updates.setdefault(tp.topic, {})[str(tp.partition)] = mark
+            updates.setdefault(tp.topic, {})[tp.partition] = mark
         if updates:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for topic, marks in updates.items():
-                    pipe.hset(self._keys.watermark(topic), mapping=marks)
+                    for partition, mark in marks.items():
+                        pipe.hset(self._keys.watermark(topic), str(partition), mark)
                 await pipe.execute()
 
     async def low(self, partitions: dict[str, int]) -> int | None:
@@ -57,7 +58,7 @@ class Watermarks:
                 pipe.hgetall(self._keys.watermark(topic))
             results = await pipe.execute()
         low: int | None = None
-        for (topic, count), marks in zip(partitions.items(), results, strict=True):
+        for count, marks in zip(partitions.values(), results, strict=True):
             for partition in range(count):
                 raw = marks.get(str(partition).encode())
                 if raw is None:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -35,13 +35,27 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     KafkaError,
 )
 
-Record = ConsumerRecord[bytes, bytes]
+
+class Record(Protocol):
+    """The fields of an aiokafka ConsumerRecord we use (aiokafka ships no types)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+
+
 Batches = dict[TopicPartition, list[Record]]
 
 logger = logging.getLogger("leadrouter.consume")
 
 
 class Processor(Protocol):
+    def begin_batch(self) -> None:
+        """Forget per-batch state: a batch may be processed again after a failure."""
+
     async def process(self, record: Record, out: Outbox) -> None:
         """Handle one record; raise InvalidEvent for bad input, TRANSIENT to retry."""
 
@@ -122,6 +136,7 @@ class ConsumeLoop:
         delay = 0.1
         while True:
             out = Outbox(self._producer)
+            self._processor.begin_batch()
             try:
                 for records in batches.values():
                     for record in records:

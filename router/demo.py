@@ -181,13 +181,11 @@ class Demo:
             self.say(f"QUEUED    {lead} on {event['queue']}: {event['reason']}")
         elif kind == "sla.met":
             verdict = "within SLA" if event["within_sla"] else "LATE"
-            self.say(
-                f"TOUCHED   {lead} by {event['rep_id']} after {float(str(event['response_seconds'])):.1f}s ({verdict})"
-            )
+            seconds = float(str(event["response_seconds"]))
+            self.say(f"TOUCHED   {lead} by {event['rep_id']} after {seconds:.1f}s ({verdict})")
         elif kind == "sla.breached":
-            self.say(
-                f"BREACHED  {lead}: {event['rep_id']} (team {event['team']}) missed the deadline {event['due_at']}"
-            )
+            who = f"{event['rep_id']} (team {event['team']})"
+            self.say(f"BREACHED  {lead}: {who} missed the deadline {event['due_at']}")
 
     async def summary(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -195,8 +193,8 @@ class Demo:
                 await asyncio.wait_for(stop.wait(), timeout=5)
             c = self.counts
             self.say(
-                f"SUMMARY   published {c['published']}, assigned {c['lead.assigned']}, queued {c['lead.queued']}, "
-                f"touched {c['sla.met']}, breached {c['sla.breached']}"
+                f"SUMMARY   published {c['published']}, assigned {c['lead.assigned']}, "
+                f"queued {c['lead.queued']}, touched {c['sla.met']}, breached {c['sla.breached']}"
             )
 
 

@@ -50,7 +50,15 @@ class RoutingProcessor:
         self._clock = clock
         self._sla = timedelta(seconds=settings.sla.first_touch_seconds)
         self._out_topic = settings.topics.name(settings.topics.assignments)
+        # Leads published in the current batch: Redis marks them published only
+        # after the broker acknowledges the batch, so a copy of a lead's event in
+        # the same batch must be recognised here.
         self._published: list[str] = []
+        self._in_batch: set[str] = set()
+
+    def begin_batch(self) -> None:
+        self._published = []
+        self._in_batch = set()
 
     async def process(self, record: Record, out: Outbox) -> None:
         event = decode_lead_event(record.key, record.value)
@@ -76,11 +84,12 @@ class RoutingProcessor:
                 if result.status == "ok":
                     await out.send(self._out_topic, record.key, payload)
                     self._published.append(lead_id)
+                    self._in_batch.add(lead_id)
                     self._observe(event, decision, now)
                     return
                 existing = result.existing
             assert existing is not None
-            if existing.published:
+            if existing.published or lead_id in self._in_batch:
                 self._metrics.duplicate_events.labels("leads").inc()
                 log(logger, "lead.duplicate", lead_id=lead_id, event_id=event.event_id)
             else:
@@ -88,6 +97,7 @@ class RoutingProcessor:
                 # same bytes (same event_id) again.
                 await out.send(self._out_topic, record.key, existing.event)
                 self._published.append(lead_id)
+                self._in_batch.add(lead_id)
             return
         raise TransientError(f"routing state kept changing for {MAX_CAS_ATTEMPTS} attempts")
 

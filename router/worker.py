@@ -12,8 +12,9 @@ import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -24,7 +25,7 @@ from monitors.timers import RedisTimers
 from monitors.touch import TouchProcessor
 from monitors.watermark import Watermarks
 from router.assignments import AssignmentStore
-from router.consume import ConsumeLoop
+from router.consume import ConsumeLoop, Processor
 from router.kafka import make_consumer, make_producer
 from router.logs import log
 from router.redis_keys import RedisKeys
@@ -52,6 +53,113 @@ def make_redis(settings: Settings) -> Redis:
     )
 
 
+class Worker:
+    """The parts of one worker process, built from settings and run together."""
+
+    def __init__(self, settings: Settings, role: Role, registry: CollectorRegistry) -> None:
+        self.settings = settings
+        self.role = role
+        self.registry = registry
+        self.rulebook = load_rulebook(settings.rulebook)
+        self.metrics = Metrics(registry)
+        self.keys = RedisKeys(settings.redis.prefix)
+        self.redis = make_redis(settings)
+        self.producer = make_producer(settings.kafka)
+        self.consumers: list[AIOKafkaConsumer] = []
+        self.loops: list[ConsumeLoop] = []
+        self.sweepers: list[Sweeper] = []
+        if role in ("router", "all"):
+            self._build_router()
+        if role in ("monitor", "all"):
+            self._build_monitor()
+
+    def _loop(self, name: str, consumer: AIOKafkaConsumer, processor: Processor, **kw: Any) -> ConsumeLoop:
+        kafka = self.settings.kafka
+        self.consumers.append(consumer)
+        return ConsumeLoop(
+            name, consumer, self.producer, processor, self.settings.topics, self.metrics,
+            kafka.poll_timeout_seconds, kafka.max_poll_records, **kw,
+        )  # fmt: skip
+
+    def _build_router(self) -> None:
+        topics = self.settings.topics
+        consumer = make_consumer(self.settings.kafka, "router", topics.name(topics.leads))
+        store = AssignmentStore(self.redis, self.keys, self.settings.redis.retention_seconds)
+        processor = RoutingProcessor(self.settings, self.rulebook, store, self.metrics, _utcnow)
+        self.loops.append(self._loop("router", consumer, processor))
+
+    def _build_monitor(self) -> None:
+        topics = self.settings.topics
+        watched = [topics.name(topics.activities), topics.name(topics.assignments)]
+        # A short fetch wait keeps the watermark, and so breach detection, fresh.
+        consumer = make_consumer(self.settings.kafka, "monitor", *watched, fetch_max_wait_ms=100)
+        timers = RedisTimers(self.redis, self.keys, self.settings.redis.retention_seconds)
+        watermarks = Watermarks(self.redis, self.keys, watched)
+        processor = TouchProcessor(self.settings, timers, self.metrics)
+        self.loops.append(self._loop("monitor", consumer, processor, on_polled=watermarks.record))
+
+        def partitions() -> dict[str, int] | None:
+            counts = {t: len(consumer.partitions_for_topic(t) or ()) for t in watched}
+            return counts if all(counts.values()) else None
+
+        self.sweepers.append(
+            Sweeper(self.settings, timers, watermarks, partitions, self.producer, self.rulebook, self.metrics)
+        )
+
+    def readiness(self) -> tuple[bool, dict[str, str]]:
+        now = time.monotonic()
+        checks = {}
+        for loop in self.loops:
+            fresh = now - loop.last_progress <= STALL_SECONDS
+            checks[loop.name] = "ok" if loop.healthy and fresh else "stalled or retrying"
+        for sweeper in self.sweepers:
+            fresh = now - sweeper.last_sweep <= STALL_SECONDS
+            checks["sweeper"] = "ok" if sweeper.healthy and fresh else "stalled or retrying"
+        return bool(checks) and all(v == "ok" for v in checks.values()), checks
+
+    async def run(self, stop: asyncio.Event, on_http_port: asyncio.Future[int] | None = None) -> None:
+        runner = None
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await self.producer.start()
+            app = make_app(self.registry, self.readiness)
+            runner, port = await start_http(app, self.settings.http.host, self.settings.http.port)
+            if on_http_port is not None:
+                on_http_port.set_result(port)
+            for consumer in self.consumers:
+                await consumer.start()
+            log(logger, "worker.started", role=self.role, rulebook=self.rulebook.version, metrics_port=port)
+            tasks = [asyncio.create_task(loop.run(stop), name=loop.name) for loop in self.loops]
+            tasks += [asyncio.create_task(s.run(stop), name="sweeper") for s in self.sweepers]
+            await _until_stop_or_failure(tasks, stop)
+        finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            for consumer in self.consumers:
+                await consumer.stop()
+            await self.producer.stop()
+            await self.redis.aclose()
+            if runner is not None:
+                await runner.cleanup()
+            log(logger, "worker.stopped", role=self.role)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _until_stop_or_failure(tasks: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
+    """Wait for a stop request or for any task to end; re-raise a task's failure."""
+    stopper = asyncio.create_task(stop.wait(), name="stop")
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        if task is not stopper and not task.cancelled() and (exc := task.exception()) is not None:
+            raise exc
+
+
 async def run_worker(
     settings: Settings,
     role: Role,
@@ -59,103 +167,5 @@ async def run_worker(
     registry: CollectorRegistry | None = None,
     on_http_port: asyncio.Future[int] | None = None,
 ) -> None:
-    rulebook = load_rulebook(settings.rulebook)
-    registry = registry if registry is not None else CollectorRegistry()
-    metrics = Metrics(registry)
-    keys = RedisKeys(settings.redis.prefix)
-    topics = settings.topics
-    kafka = settings.kafka
-    redis = make_redis(settings)
-    producer = make_producer(kafka)
-    loops: list[ConsumeLoop] = []
-    sweepers: list[Sweeper] = []
-
-    def readiness() -> tuple[bool, dict[str, str]]:
-        now = time.monotonic()
-        checks = {}
-        for loop in loops:
-            stalled = now - loop.last_progress > STALL_SECONDS
-            checks[loop.name] = "ok" if loop.healthy and not stalled else "stalled or retrying"
-        for sweeper in sweepers:
-            stalled = now - sweeper.last_sweep > STALL_SECONDS
-            checks["sweeper"] = "ok" if sweeper.healthy and not stalled else "stalled or retrying"
-        return all(v == "ok" for v in checks.values()) and bool(checks), checks
-
-    runner = None
-    tasks: list[asyncio.Task[None]] = []
-    consumers = []
-    try:
-        await producer.start()
-        runner, port = await start_http(make_app(registry, readiness), settings.http.host, settings.http.port)
-        if on_http_port is not None:
-            on_http_port.set_result(port)
-        log(logger, "worker.started", role=role, rulebook=rulebook.version, metrics_port=port)
-
-        def clock() -> datetime:
-            return datetime.now(UTC)
-
-        if role in ("router", "all"):
-            consumer = make_consumer(kafka, "router", topics.name(topics.leads))
-            consumers.append(consumer)
-            store = AssignmentStore(redis, keys, settings.redis.retention_seconds)
-            processor = RoutingProcessor(settings, rulebook, store, metrics, clock)
-            loops.append(
-                ConsumeLoop(
-                    "router",
-                    consumer,
-                    producer,
-                    processor,
-                    topics,
-                    metrics,
-                    kafka.poll_timeout_seconds,
-                    kafka.max_poll_records,
-                )
-            )
-        if role in ("monitor", "all"):
-            watched = [topics.name(topics.activities), topics.name(topics.assignments)]
-            # A short fetch wait keeps the watermark, and so breach detection, fresh.
-            mconsumer = make_consumer(kafka, "monitor", *watched, fetch_max_wait_ms=100)
-            consumers.append(mconsumer)
-            timers = RedisTimers(redis, keys, settings.redis.retention_seconds)
-            watermarks = Watermarks(redis, keys, watched)
-            loops.append(
-                ConsumeLoop(
-                    "monitor",
-                    mconsumer,
-                    producer,
-                    TouchProcessor(settings, timers, metrics),
-                    topics,
-                    metrics,
-                    kafka.poll_timeout_seconds,
-                    kafka.max_poll_records,
-                    on_polled=watermarks.record,
-                )
-            )
-
-            def partitions() -> dict[str, int] | None:
-                counts = {t: len(mconsumer.partitions_for_topic(t) or ()) for t in watched}
-                return counts if all(counts.values()) else None
-
-            sweepers.append(Sweeper(settings, timers, watermarks, partitions, producer, rulebook, metrics))
-        for consumer in consumers:
-            await consumer.start()
-        tasks = [asyncio.create_task(loop.run(stop), name=loop.name) for loop in loops]
-        tasks += [asyncio.create_task(s.run(stop), name="sweeper") for s in sweepers]
-        stopper = asyncio.create_task(stop.wait(), name="stop")
-        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for task in done:
-            if task is not stopper and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-    finally:
-        stop.set()
-        for task in tasks:
-            task.cancel()
-        for consumer in consumers:
-            await consumer.stop()
-        await producer.stop()
-        await redis.aclose()
-        if runner is not None:
-            await runner.cleanup()
-        log(logger, "worker.stopped", role=role)
+    worker = Worker(settings, role, registry if registry is not None else CollectorRegistry())
+    await worker.run(stop, on_http_port)

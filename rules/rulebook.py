@@ -81,9 +81,9 @@ class Rulebook(_Strict):
         rep_ids = {r.id for r in self.reps}
         team_ids = {t.id for t in self.teams}
         for i, rep in enumerate(self.reps):
-            for j, team in enumerate(rep.teams):
-                if team not in team_ids:
-                    problems.append(f"reps[{i}].teams[{j}]: unknown team {team!r}")
+            for j, team_id in enumerate(rep.teams):
+                if team_id not in team_ids:
+                    problems.append(f"reps[{i}].teams[{j}]: unknown team {team_id!r}")
         for i, team in enumerate(self.teams):
             for j, member in enumerate(team.members or ()):
                 if member not in rep_ids:

@@ -1,0 +1,25 @@
+"""Local Kafka and Redis servers for tests and `leadrouter dev`, started without Docker.
+
+Only tests and the `dev` commands use this package; the routing path never imports it.
+"""
+
+from router.devinfra.dev import DevStatus, dev_down, dev_status, dev_up
+from router.devinfra.kafka import KafkaBroker, ensure_kafka_jars
+from router.devinfra.process import InfraError, PortInUseError, free_port, free_ports
+from router.devinfra.redis_server import RedisServer
+from router.devinfra.topics import ensure_topics
+
+__all__ = [
+    "DevStatus",
+    "InfraError",
+    "KafkaBroker",
+    "PortInUseError",
+    "RedisServer",
+    "dev_down",
+    "dev_status",
+    "dev_up",
+    "ensure_kafka_jars",
+    "ensure_topics",
+    "free_port",
+    "free_ports",
+]

@@ -1,0 +1,214 @@
+"""A single-node KRaft Kafka broker run from Maven Central jars (tests, `dev up`)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+from router.devinfra.process import DetachedServer, InfraError, port_accepts
+from router.devinfra.topics import broker_ready, run_coro
+
+DEFAULT_VERSION = "4.1.1"
+_JVM_OPTS = ["-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
+_LOG4J2 = """\
+status = warn
+# Kafka logs while shutting down; log4j's own hook would stop logging first.
+shutdownHook = disable
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.target = SYSTEM_OUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+# Per-request and state-change chatter drowns the lines that explain a failed start.
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.state.name = state.change.logger
+logger.state.level = WARN
+"""
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def cache_root(cache_dir: Path | None = None) -> Path:
+    if cache_dir is not None:
+        return cache_dir
+    env = os.environ.get("LEADROUTER_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "leadrouter"
+
+
+def _require(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise InfraError(
+            f"{tool} not found on PATH: the Kafka broker needs Java 17+ and Maven"
+            " (apt-get install -y openjdk-17-jre-headless maven)"
+        )
+    return path
+
+
+def java_executable() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    return _require("java")
+
+
+def ensure_kafka_jars(version: str = DEFAULT_VERSION, cache_dir: Path | None = None) -> Path:
+    """Return `<cache>/kafka-<version>/libs`, fetching the jars with Maven if needed.
+
+    Jars land in a temporary folder that is renamed into place, so an interrupted
+    fetch never leaves a cache that looks complete.
+    """
+    base = cache_root(cache_dir) / f"kafka-{version}"
+    libs = base / "libs"
+    if (libs / f"kafka_2.13-{version}.jar").is_file():
+        return libs
+    mvn = _require("mvn")
+    java_executable()
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="libs.fetch-", dir=base))
+    try:
+        pom = repo_root() / "deploy" / "kafka" / "pom.xml"
+        cmd = [mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(pom)]
+        cmd += [f"-Dkafka.version={version}", "dependency:copy-dependencies"]
+        cmd += [f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"]
+        try:
+            out = subprocess.run(  # noqa: S603 - argv list built here, no shell
+                cmd, capture_output=True, text=True, timeout=900, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise InfraError(f"fetching Kafka {version} jars timed out: {' '.join(cmd)}") from exc
+        if out.returncode != 0 or not (tmp / f"kafka_2.13-{version}.jar").is_file():
+            log = "\n".join((out.stdout + out.stderr).splitlines()[-40:])
+            raise InfraError(f"fetching Kafka {version} jars failed ({' '.join(cmd)}):\n{log}")
+        if libs.exists():
+            # A concurrent fetch may have won; otherwise these are incomplete leftovers.
+            if (libs / f"kafka_2.13-{version}.jar").is_file():
+                return libs
+            shutil.rmtree(libs)
+        tmp.chmod(0o755)  # mkdtemp made it private; the cache is shared
+        tmp.rename(libs)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return libs
+
+
+def new_cluster_id() -> str:
+    """A Kafka cluster id (url-safe base64 of 16 random bytes), without a JVM start."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # Kafka's Uuid.randomUuid() avoids a leading '-' too: CLIs read it as an option.
+        if not cid.startswith("-"):
+            return cid
+
+
+class KafkaBroker(DetachedServer):
+    """Combined broker+controller KRaft node; data, config and log live in `workdir`."""
+
+    name = "kafka"
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        port: int,
+        controller_port: int,
+        host: str = "127.0.0.1",
+        version: str = DEFAULT_VERSION,
+        libs_dir: Path | None = None,
+        owner_pid: int | None = None,
+    ) -> None:
+        super().__init__(workdir, host, port, owner_pid)
+        self.controller_port = controller_port
+        self.version = version
+        self.libs_dir = libs_dir
+        self.config_path = self.workdir / "server.properties"
+        self.log4j_path = self.workdir / "log4j2.properties"
+        self.data_dir = self.workdir / "data"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 90) -> None:
+        super().start(timeout)
+
+    def _markers(self) -> list[str]:
+        return ["kafka.Kafka", str(self.config_path)]
+
+    def _ready(self) -> bool:
+        if not port_accepts(self.port, self.host):
+            return False
+        return run_coro(lambda: broker_ready(self.bootstrap_servers, probe_seconds=5))
+
+    def _java(self, main_class: str, *args: str) -> list[str]:
+        libs = self.libs_dir or ensure_kafka_jars(self.version)
+        props = [
+            f"-Dkafka.logs.dir={self.workdir}",
+            f"-Dlog4j2.configurationFile={self.log4j_path}",
+        ]
+        classpath = ["-cp", f"{libs}/*"]
+        return [java_executable(), *_JVM_OPTS, *props, *classpath, main_class, *args]
+
+    def _prepare(self) -> list[str]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log4j_path.write_text(_LOG4J2)
+        self.config_path.write_text(self._server_properties())
+        if not (self.data_dir / "meta.properties").is_file():
+            self._format()
+        return self._java("kafka.Kafka", str(self.config_path))
+
+    def _format(self) -> None:
+        cmd = self._java(
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            new_cluster_id(),
+            "-c",
+            str(self.config_path),
+        )
+        try:
+            out = subprocess.run(  # noqa: S603 - argv list built here, no shell
+                cmd, capture_output=True, text=True, timeout=120, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise InfraError(f"formatting Kafka storage in {self.data_dir} timed out") from exc
+        if out.returncode != 0:
+            log = "\n".join((out.stdout + out.stderr).splitlines()[-40:])
+            raise InfraError(f"formatting Kafka storage in {self.data_dir} failed:\n{log}")
+
+    def _server_properties(self) -> str:
+        h, p, c = self.host, self.port, self.controller_port
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{h}:{c}",
+            "listeners": f"PLAINTEXT://{h}:{p},CONTROLLER://{h}:{c}",
+            "advertised.listeners": f"PLAINTEXT://{h}:{p}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": ("CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"),
+            "log.dirs": str(self.data_dir),
+            "num.network.threads": "2",
+            "num.io.threads": "2",
+            "num.partitions": "1",
+            "auto.create.topics.enable": "false",
+            "log.retention.hours": "168",
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            # Consumers in tests join at once instead of waiting 3 s for more members.
+            "group.initial.rebalance.delay.ms": "0",
+        }
+        return "".join(f"{key}={value}\n" for key, value in props.items())

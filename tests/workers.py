@@ -1,0 +1,100 @@
+"""Worker processes for e2e tests: started through the real CLI, one env per test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from router.devinfra import free_port
+
+
+@dataclass
+class WorkerProcess:
+    role: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.url(path), timeout=2) as resp:
+                return int(resp.status), resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of `name` whose labels include `labels`."""
+        total = 0.0
+        for line in self.get("/metrics")[1].splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            head, value = line.rsplit(" ", 1)
+            if all(f'{k}="{v}"' in head for k, v in labels.items()):
+                total += float(value)
+        return total
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@dataclass
+class Workers:
+    env: dict[str, str]
+    log_dir: Path
+    started: list[WorkerProcess] = field(default_factory=list)
+
+    def start(self, role: str) -> WorkerProcess:
+        port = free_port()
+        log_path = self.log_dir / f"{role}-{len(self.started)}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "router.cli", "worker", "--role", role, "--http-port", str(port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        worker = WorkerProcess(role, port, proc, log_path)
+        self.started.append(worker)
+        return worker
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        for worker in self.started:
+            while True:
+                if worker.proc.poll() is not None:
+                    raise AssertionError(f"{worker.role} exited {worker.proc.returncode}:\n{worker.log()}")
+                try:
+                    if worker.get("/readyz")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{worker.role} not ready in {timeout}s:\n{worker.log()}")
+                time.sleep(0.1)
+
+    def stop_all(self, timeout: float = 15) -> None:
+        for worker in self.started:
+            if worker.proc.poll() is None:
+                worker.proc.send_signal(signal.SIGTERM)
+        for worker in self.started:
+            try:
+                worker.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                worker.proc.kill()
+                worker.proc.wait()
+
+
+def worker_env(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADROUTER_")}
+    env.update({f"LEADROUTER_{k.upper()}": v for k, v in settings.items()})
+    env["LEADROUTER_LOG__FORMAT"] = "json"
+    return env
