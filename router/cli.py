@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--sla-seconds", type=float, default=20.0, help="first-touch SLA for --workers")
     demo.add_argument("--workers", action="store_true", help="also run a router and a monitor process")
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--router-port", type=int, default=9464, help="router metrics port (--workers)")
+    demo.add_argument("--monitor-port", type=int, default=9465, help="monitor metrics port (--workers)")
+    demo.add_argument("--log-dir", type=Path, default=DEFAULT_DEV_DIR / "logs", help="worker logs")
 
     rules = sub.add_parser("rules", help="rulebook tools")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
@@ -143,7 +146,10 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from router.demo import DemoOptions, run_demo
 
-    options = DemoOptions(args.rate, args.duration, args.sla_seconds, args.workers, args.seed)
+    options = DemoOptions(
+        args.rate, args.duration, args.sla_seconds, args.workers, args.seed,
+        args.router_port, args.monitor_port, args.log_dir,
+    )  # fmt: skip
     return _run_until_signal(lambda stop: run_demo(settings, options, stop))
 
 

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -38,6 +39,9 @@ class DemoOptions:
     sla_seconds: float
     workers: bool
     seed: int
+    router_port: int = 9464
+    monitor_port: int = 9465
+    log_dir: Path = Path(".leadrouter-dev/logs")
 
 
 def lead_event(rng: random.Random, n: int, run: str) -> tuple[str, bytes]:
@@ -80,29 +84,22 @@ def activity_event(lead_id: str, rep_id: str, channel: str) -> bytes:
     )
 
 
-async def _start_workers(sla_seconds: float) -> list[asyncio.subprocess.Process]:
-    env = dict(os.environ, LEADROUTER_SLA__FIRST_TOUCH_SECONDS=str(sla_seconds))
-    procs = []
-    for role, port in (("router", 9464), ("monitor", 9465)):
-        procs.append(
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "router.cli",
-                "worker",
-                "--role",
-                role,
-                "--http-port",
-                str(port),
-                env=env,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-        )
-    print(
-        f"workers: router pid {procs[0].pid} (metrics http://127.0.0.1:9464/metrics), "
-        f"monitor pid {procs[1].pid} (metrics http://127.0.0.1:9465/metrics); SLA {sla_seconds:g}s"
+async def _start_workers(options: DemoOptions) -> list[asyncio.subprocess.Process]:
+    """A router and a monitor process, logging (JSON) to files in `options.log_dir`."""
+    env = dict(
+        os.environ,
+        LEADROUTER_SLA__FIRST_TOUCH_SECONDS=str(options.sla_seconds),
+        LEADROUTER_LOG__FORMAT="json",
     )
+    options.log_dir.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for role, port in (("router", options.router_port), ("monitor", options.monitor_port)):
+        with (options.log_dir / f"{role}.log").open("ab") as log:
+            cmd = [sys.executable, "-m", "router.cli", "worker", "--role", role, "--http-port", str(port)]
+            procs.append(await asyncio.create_subprocess_exec(*cmd, env=env, stdout=log, stderr=log))
+        print(f"worker {role}: pid {procs[-1].pid}, metrics http://127.0.0.1:{port}/metrics, "
+              f"log {options.log_dir / (role + '.log')}")  # fmt: skip
+    print(f"first-touch SLA for this demo: {options.sla_seconds:g}s (production default: 300s)")
     return procs
 
 
@@ -200,7 +197,7 @@ class Demo:
 
 async def run_demo(settings: Settings, options: DemoOptions, stop: asyncio.Event) -> int:
     demo = Demo(settings, options)
-    workers = await _start_workers(options.sla_seconds) if options.workers else []
+    workers = await _start_workers(options) if options.workers else []
     producer = make_producer(settings.kafka)
     await producer.start()
     if options.duration > 0:

@@ -11,7 +11,7 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from monitors.timers import RedisTimers
-from router.assignments import AssignmentStore
+from router.assignments import AssignmentStore, CommitResult
 from router.redis_keys import RedisKeys
 from rules.decide import Assignment, Queued, decide
 from rules.events import Lead
@@ -43,7 +43,9 @@ def assignment(rep: str, before: int, after: int) -> Assignment:
     return Assignment(rep, "t", "all", before, after, NOW, ())
 
 
-async def commit(store: AssignmentStore, lead: str, decision: Assignment | Queued, due_ms: int = 5_000):
+async def commit(
+    store: AssignmentStore, lead: str, decision: Assignment | Queued, due_ms: int = 5_000
+) -> CommitResult:
     return await store.commit(lead, decision, b"{}", attempt=1, assigned_ms=1_000, due_ms=due_ms, capacity=2)
 
 
