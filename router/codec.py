@@ -6,6 +6,7 @@ that names fields but never echoes their values (values may be PII).
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 import orjson
@@ -46,16 +47,28 @@ def _validate(model: type[M], data: dict[str, Any]) -> M:
     except ValidationError as exc:
         parts = []
         for err in exc.errors(include_input=False, include_url=False)[:5]:
-            loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+            loc = ".".join(_redact_keys(err["loc"])) or "(root)"
             parts.append(f"{loc}: {err['msg']}")
         raise InvalidEvent("schema_violation", "; ".join(parts)) from None
 
 
+_SAFE_TYPE = re.compile(r"^[a-z][a-z0-9_.-]{0,39}$")
+
+
+def _redact_keys(loc: tuple[int | str, ...]) -> list[str]:
+    # Keys of free-form maps are producer data (could be an email): never echo them.
+    out = []
+    for i, part in enumerate(loc):
+        out.append("*" if i > 0 and loc[i - 1] == "attributes" else str(part))
+    return out
+
+
 def _check_type(data: dict[str, Any], allowed: set[str]) -> None:
     kind = data.get("type")
-    if kind not in allowed:
-        shown = kind if isinstance(kind, str) and len(kind) <= 40 else type(kind).__name__
-        raise InvalidEvent("unknown_type", f"type {shown!r} not in {sorted(allowed)}")
+    if not isinstance(kind, str) or kind not in allowed:
+        # Show the value only when it looks like an event type name, not free text.
+        shown = repr(kind) if isinstance(kind, str) and _SAFE_TYPE.match(kind) else type(kind).__name__
+        raise InvalidEvent("unknown_type", f"type {shown} not in {sorted(allowed)}")
 
 
 def _check_key(key: bytes | None, lead_id: str) -> None:

@@ -10,7 +10,6 @@ The JSON Schemas in `docs/schemas/` are generated from these classes
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -104,10 +103,10 @@ class LeadAssigned(OutboundModel):
     team: str
     route: str
     rulebook_version: str
-    assigned_at: datetime
-    first_touch_due_at: datetime
+    assigned_at: AwareDatetime
+    first_touch_due_at: AwareDatetime
     attempt: int = 1
-    lead_created_at: datetime | None = Field(
+    lead_created_at: AwareDatetime | None = Field(
         default=None, description="occurred_at of the lead event, for routing time"
     )
 
@@ -121,7 +120,7 @@ class LeadQueued(OutboundModel):
     queue: str
     route: str
     rulebook_version: str
-    queued_at: datetime
+    queued_at: AwareDatetime
     reason: str
     attempt: int = 1
 
@@ -135,9 +134,9 @@ class SlaMet(OutboundModel):
     rep_id: str
     team: str
     attempt: int = 1
-    assigned_at: datetime
-    due_at: datetime
-    touched_at: datetime
+    assigned_at: AwareDatetime
+    due_at: AwareDatetime
+    touched_at: AwareDatetime
     response_seconds: float
     within_sla: bool = Field(description="touched at or before due_at")
 
@@ -151,9 +150,9 @@ class SlaBreached(OutboundModel):
     rep_id: str
     team: str
     attempt: int = 1
-    assigned_at: datetime
-    due_at: datetime
-    detected_at: datetime
+    assigned_at: AwareDatetime
+    due_at: AwareDatetime
+    detected_at: AwareDatetime
 
 
 AssignmentEvent = Annotated[LeadAssigned | LeadQueued, Field(discriminator="type")]

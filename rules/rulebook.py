@@ -19,6 +19,14 @@ from rules.events import CountryCode
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
+class _ReferenceProblems(ValueError):
+    """Cross-references that do not resolve; each problem already carries its path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
 class _Strict(BaseModel):
     # Rulebooks are written by people: a misspelt key must be an error, not ignored.
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -92,7 +100,7 @@ class Rulebook(_Strict):
             if isinstance(route.assign, TeamTarget) and route.assign.team not in team_ids:
                 problems.append(f"routes[{i}].assign.team: unknown team {route.assign.team!r}")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise _ReferenceProblems(problems)
         return self
 
     def members(self, team_id: str) -> tuple[str, ...]:
@@ -161,10 +169,12 @@ def parse_rulebook(text: str, source: str = "<rulebook>") -> Rulebook:
     try:
         return Rulebook.model_validate(data)
     except ValidationError as exc:
-        problems = []
+        problems: list[str] = []
         for err in exc.errors(include_input=False, include_url=False):
+            cause = err.get("ctx", {}).get("error")
+            if isinstance(cause, _ReferenceProblems):
+                problems += cause.problems  # each already starts with its own path
+                continue
             msg = err["msg"].removeprefix("Value error, ")
-            path = _path(tuple(err["loc"]))
-            # Reference errors are already prefixed with their own paths.
-            problems.append(msg if path == "(root)" and ": " in msg else f"{path}: {msg}")
+            problems.append(f"{_path(tuple(err['loc']))}: {msg}")
         raise RulebookError(source, problems) from None

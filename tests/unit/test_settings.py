@@ -1,0 +1,149 @@
+"""Settings come from LEADROUTER_* variables, nested with `__`, validated once."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from router.settings import DEFAULT_RULEBOOK, Settings, TopicSettings
+
+
+def test_defaults() -> None:
+    """With no LEADROUTER_* variables, the documented defaults apply."""
+    settings = Settings()
+    assert settings.model_config["env_prefix"] == "LEADROUTER_"
+    assert settings.model_config["env_nested_delimiter"] == "__"
+    assert settings.sla.first_touch_seconds == 300
+    assert settings.topics.prefix == ""
+    assert settings.topics.partitions == 6
+    assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert settings.redis.prefix == "lr"
+    assert settings.rulebook == DEFAULT_RULEBOOK
+    assert DEFAULT_RULEBOOK.is_file()
+
+
+def test_default_topics() -> None:
+    """Without a prefix, the four topics have the configured partitions and three have a 1-partition DLQ."""
+    assert TopicSettings().all_topics() == {
+        "leads": 6,
+        "activities": 6,
+        "assignments": 6,
+        "sla-events": 6,
+        "leads.dlq": 1,
+        "activities.dlq": 1,
+        "assignments.dlq": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "section", "field", "expected"),
+    [
+        ("LEADROUTER_SLA__FIRST_TOUCH_SECONDS", "5", "sla", "first_touch_seconds", 5.0),
+        ("LEADROUTER_SLA__GRACE_SECONDS", "0", "sla", "grace_seconds", 0.0),
+        (
+            "LEADROUTER_KAFKA__BOOTSTRAP_SERVERS",
+            "k1:9092,k2:9092",
+            "kafka",
+            "bootstrap_servers",
+            "k1:9092,k2:9092",
+        ),
+        ("LEADROUTER_KAFKA__MAX_POLL_RECORDS", "10", "kafka", "max_poll_records", 10),
+        ("LEADROUTER_TOPICS__PARTITIONS", "12", "topics", "partitions", 12),
+        ("LEADROUTER_REDIS__PREFIX", "test:1", "redis", "prefix", "test:1"),
+        ("LEADROUTER_HTTP__PORT", "0", "http", "port", 0),
+        ("LEADROUTER_LOG__LEVEL", "DEBUG", "log", "level", "DEBUG"),
+    ],
+)
+def test_nested_env_vars(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, section: str, field: str, expected: object
+) -> None:
+    """LEADROUTER_<SECTION>__<FIELD> sets that nested field, parsed to its type."""
+    monkeypatch.setenv(name, value)
+    assert getattr(getattr(Settings(), section), field) == expected
+
+
+def test_topic_prefix_applies_to_every_topic_and_dlq(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LEADROUTER_TOPICS__PREFIX prefixes every topic; DLQs have 1 partition."""
+    monkeypatch.setenv("LEADROUTER_TOPICS__PREFIX", "x-")
+    monkeypatch.setenv("LEADROUTER_TOPICS__PARTITIONS", "3")
+    topics = Settings().topics.all_topics()
+    assert topics == {
+        "x-leads": 3,
+        "x-activities": 3,
+        "x-assignments": 3,
+        "x-sla-events": 3,
+        "x-leads.dlq": 1,
+        "x-activities.dlq": 1,
+        "x-assignments.dlq": 1,
+    }
+    assert all(name.startswith("x-") for name in topics)
+
+
+def test_rulebook_path_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LEADROUTER_RULEBOOK points at another rulebook file."""
+    monkeypatch.setenv("LEADROUTER_RULEBOOK", "/etc/leadrouter/rules.yaml")
+    assert str(Settings().rulebook) == "/etc/leadrouter/rules.yaml"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LEADROUTER_SLA__FIRST_TOUCH_SECONDS", "-1"),
+        ("LEADROUTER_SLA__FIRST_TOUCH_SECONDS", "0"),
+        ("LEADROUTER_SLA__FIRST_TOUCH_SECONDS", "soon"),
+        ("LEADROUTER_TOPICS__PARTITIONS", "0"),
+        ("LEADROUTER_HTTP__PORT", "70000"),
+        ("LEADROUTER_KAFKA__SECURITY_PROTOCOL", "TLS"),
+        ("LEADROUTER_LOG__LEVEL", "chatty"),
+        ("LEADROUTER_REDIS__RETENTION_SECONDS", "59"),
+        # A misspelt nested field is an error, not silently ignored.
+        ("LEADROUTER_SLA__FIRST_TOCH_SECONDS", "5"),
+    ],
+)
+def test_invalid_value_raises(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    """An out-of-range, badly typed or unknown nested setting raises ValidationError at start."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_settings_are_frozen() -> None:
+    """Settings cannot be changed after they are built; copies are made explicitly."""
+    settings = Settings()
+    with pytest.raises(ValidationError, match="frozen"):
+        settings.sla = settings.sla  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        settings.sla.first_touch_seconds = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "secret"),
+    [
+        ("LEADROUTER_REDIS__URL", "redis://:hunter2@cache.internal:6379/0", "hunter2"),
+        ("LEADROUTER_REDIS__URL", "redis://app:s3cr3t-pw@cache.internal:6379/0", "s3cr3t-pw"),
+        ("LEADROUTER_KAFKA__SASL_PASSWORD", "kafka-pass-77", "kafka-pass-77"),
+    ],
+)
+def test_secrets_are_hidden(monkeypatch: pytest.MonkeyPatch, name: str, value: str, secret: str) -> None:
+    """The Redis URL and SASL password are SecretStr: readable on purpose, never in repr or str."""
+    monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert isinstance(settings.redis.url, SecretStr)
+    for text in (repr(settings), str(settings), repr(settings.redis), repr(settings.kafka)):
+        assert secret not in text
+    shown = settings.model_dump_json()
+    assert secret not in shown
+    if name == "LEADROUTER_REDIS__URL":
+        assert settings.redis.url.get_secret_value() == value
+    else:
+        assert settings.kafka.sasl_password is not None
+        assert settings.kafka.sasl_password.get_secret_value() == value
+
+
+def test_other_environment_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Variables without the LEADROUTER_ prefix do not configure anything."""
+    monkeypatch.setenv("SLA__FIRST_TOUCH_SECONDS", "5")
+    monkeypatch.setenv("TOPICS__PREFIX", "x-")
+    settings = Settings()
+    assert settings.sla.first_touch_seconds == 300
+    assert settings.topics.prefix == ""
