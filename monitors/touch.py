@@ -6,21 +6,16 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from pydantic import TypeAdapter, ValidationError
-
 from monitors.metrics import Metrics
 from monitors.timers import RedisTimers, TouchResult
-from router.codec import decode_activity, encode
+from router.codec import decode_activity, decode_assignment, encode
 from router.consume import Outbox, Record
-from router.errors import InvalidEvent
 from router.logs import log
 from router.settings import Settings
-from rules.events import AssignmentEvent, LeadAssigned, LeadQueued, SlaMet, derived_event_id
+from rules.events import SlaMet, derived_event_id
 from rules.sla import response_seconds
 
 logger = logging.getLogger("leadrouter.monitor")
-
-_ASSIGNMENT: TypeAdapter[LeadAssigned | LeadQueued] = TypeAdapter(AssignmentEvent)
 
 
 def from_ms(ms: int) -> datetime:
@@ -62,11 +57,8 @@ class TouchProcessor:
             self._metrics.activities_ignored.labels(result.outcome).inc()
 
     def _assigned_lead(self, record: Record) -> str | None:
-        try:
-            event = _ASSIGNMENT.validate_json(record.value or b"")
-        except ValidationError as exc:
-            raise InvalidEvent("schema_violation", f"{exc.error_count()} errors in an assignment") from None
-        return event.lead_id if isinstance(event, LeadAssigned) else None
+        event = decode_assignment(record.key, record.value)
+        return event.lead_id if event.type == "lead.assigned" else None
 
     async def _publish_met(self, result: TouchResult, out: Outbox) -> None:
         clock, touched_ms = result.clock, result.touched_ms

@@ -13,7 +13,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from router.errors import InvalidEvent
-from rules.events import ActivityEvent, LeadEvent
+from rules.events import ActivityEvent, AssignmentRef, LeadEvent
 
 MAX_EVENT_BYTES = 512 * 1024
 
@@ -21,6 +21,7 @@ M = TypeVar("M", bound=BaseModel)
 
 _LEAD_TYPES = {"lead.created", "lead.updated"}
 _ACTIVITY_TYPES = {"activity"}
+_ASSIGNMENT_TYPES = {"lead.assigned", "lead.queued"}
 
 
 def _load_object(value: bytes | None) -> dict[str, Any]:
@@ -92,6 +93,14 @@ def decode_activity(key: bytes | None, value: bytes | None) -> ActivityEvent:
     data = _load_object(value)
     _check_type(data, _ACTIVITY_TYPES)
     event = _validate(ActivityEvent, data)
+    _check_key(key, event.lead_id)
+    return event
+
+
+def decode_assignment(key: bytes | None, value: bytes | None) -> AssignmentRef:
+    data = _load_object(value)
+    _check_type(data, _ASSIGNMENT_TYPES)
+    event = _validate(AssignmentRef, data)
     _check_key(key, event.lead_id)
     return event
 

@@ -50,6 +50,7 @@ class RoutingProcessor:
         self._clock = clock
         self._sla = timedelta(seconds=settings.sla.first_touch_seconds)
         self._out_topic = settings.topics.name(settings.topics.assignments)
+        self._in_topic = settings.topics.leads  # the base name: a closed label set
         # Leads published in the current batch: Redis marks them published only
         # after the broker acknowledges the batch, so a copy of a lead's event in
         # the same batch must be recognised here.
@@ -90,7 +91,7 @@ class RoutingProcessor:
                 existing = result.existing
             assert existing is not None
             if existing.published or lead_id in self._in_batch:
-                self._metrics.duplicate_events.labels("leads").inc()
+                self._metrics.duplicate_events.labels(self._in_topic).inc()
                 log(logger, "lead.duplicate", lead_id=lead_id, event_id=event.event_id)
             else:
                 # Decided before a crash, never acknowledged by Kafka: publish the

@@ -42,7 +42,8 @@ class InboundModel(BaseModel):
 
 
 class OutboundModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Fields with defaults are always written, so the schema says they are required.
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
 
 class Company(InboundModel):
@@ -153,6 +154,14 @@ class SlaBreached(OutboundModel):
     assigned_at: AwareDatetime
     due_at: AwareDatetime
     detected_at: AwareDatetime
+
+
+class AssignmentRef(InboundModel):
+    """What a monitor needs of an `assignments` record; tolerant of fields added later."""
+
+    event_id: str
+    type: Literal["lead.assigned", "lead.queued"]
+    lead_id: Id
 
 
 AssignmentEvent = Annotated[LeadAssigned | LeadQueued, Field(discriminator="type")]

@@ -500,3 +500,18 @@ def test_free_text_types_are_not_echoed() -> None:
         decode_lead_event(b"lead-42", dumps(edited(LEAD, "type", "Call Jane at +1 555 0100")))
     assert info.value.reason == "unknown_type"
     assert "555" not in info.value.detail
+
+
+def test_monitor_reads_assignments_tolerantly() -> None:
+    """The monitor's view of `assignments` ignores fields added later (rolling deploys)
+    but still checks the type and the key."""
+    from router.codec import decode_assignment
+
+    record = {"event_id": "e", "type": "lead.assigned", "lead_id": "lead-42", "rep_id": "r", "new": 1}
+    assert decode_assignment(b"lead-42", dumps(record)).lead_id == "lead-42"
+    with pytest.raises(InvalidEvent) as info:
+        decode_assignment(b"other", dumps(record))
+    assert info.value.reason == "bad_key"
+    with pytest.raises(InvalidEvent) as info:
+        decode_assignment(b"lead-42", b"{")
+    assert info.value.reason == "invalid_json"

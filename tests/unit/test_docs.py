@@ -113,7 +113,7 @@ def _examples(text: str) -> list[Example]:
         elif line.strip() == "```json":
             start = i + 1
             i = start
-            while lines[i].strip() != "```":
+            while i < len(lines) and lines[i].strip() != "```":
                 i += 1
             examples.append(Example(model, start, "\n".join(lines[start:i])))
         i += 1
