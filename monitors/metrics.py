@@ -34,6 +34,7 @@ FIRST_TOUCH_BUCKETS = (
 )
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 LATENESS_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5, 10, 30)
+REDIS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
 
 
 class Metrics:
@@ -107,6 +108,43 @@ class Metrics:
         )
         self.open_leads = Gauge(
             p + "open_leads", "Leads assigned and awaiting first touch.", ["team"], registry=registry
+        )
+        self.worker_info = Gauge(
+            p + "worker_info",
+            "Always 1: the worker's role and the version of the rulebook it loaded.",
+            ["role", "rulebook_version"],
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            p + "consumer_lag_records",
+            "Records in a partition not yet processed (end offset minus position).",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            p + "batch_seconds",
+            "Time to process one polled batch, from poll to commit.",
+            ["worker"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.redis_seconds = Histogram(
+            p + "redis_command_seconds",
+            "Latency of leadrouter's Redis operations (one script or pipeline each).",
+            ["operation"],
+            buckets=REDIS_BUCKETS,
+            registry=registry,
+        )
+        self.redis_errors = Counter(
+            p + "redis_errors_total",
+            "Redis operations that failed (connection, timeout or server error).",
+            ["operation"],
+            registry=registry,
+        )
+        self.watermark_lag = Gauge(
+            p + "sla_watermark_lag_seconds",
+            "How far the monitors' watermark trails the clock; breaches wait for it.",
+            registry=registry,
         )
         self.activities_ignored = Counter(
             p + "activities_ignored_total",

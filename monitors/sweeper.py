@@ -80,6 +80,7 @@ class Sweeper:
         low = await self._watermarks.low(partitions)
         if low is None:
             return None
+        self._metrics.watermark_lag.set(max(0.0, (now_ms - low) / 1000))
         return min(now_ms, low) - int(self._sla.grace_seconds * 1000)
 
     async def sweep_once(self) -> int:

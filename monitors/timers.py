@@ -16,6 +16,8 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
+from monitors.metrics import Metrics
+from monitors.timing import RedisTimer
 from router.redis_keys import RedisKeys
 
 
@@ -43,7 +45,10 @@ class TouchResult:
 
 
 class RedisTimers:
-    def __init__(self, redis: Redis, keys: RedisKeys, retention_seconds: int) -> None:
+    def __init__(
+        self, redis: Redis, keys: RedisKeys, retention_seconds: int, metrics: Metrics | None = None
+    ) -> None:
+        self._timed = RedisTimer(metrics)
         self._redis = redis
         self._keys = keys
         self._retention = retention_seconds
@@ -54,10 +59,11 @@ class RedisTimers:
     async def touch(self, lead_id: str, rep_id: str, touched_ms: int) -> TouchResult:
         """Apply a touch; `rep_id=""` settles a touch that arrived before the assignment."""
         k = self._keys
-        raw = await self._touch(
-            keys=[k.lead(lead_id), k.open, k.due, k.inflight, k.pending(lead_id)],
-            args=[rep_id, touched_ms, lead_id, self._retention],
-        )
+        with self._timed("touch"):
+            raw = await self._touch(
+                keys=[k.lead(lead_id), k.open, k.due, k.inflight, k.pending(lead_id)],
+                args=[rep_id, touched_ms, lead_id, self._retention],
+            )
         outcome = raw[0].decode()
         if outcome != "met":
             return TouchResult(outcome)
@@ -69,10 +75,11 @@ class RedisTimers:
         return await self.touch(lead_id, "", 0)
 
     async def claim(self, cutoff_ms: int, now_ms: int, lease_ms: int, limit: int) -> list[Clock]:
-        raw = await self._claim(
-            keys=[self._keys.due, self._keys.inflight],
-            args=[cutoff_ms, now_ms, now_ms + lease_ms, limit, self._keys.lead_prefix()],
-        )
+        with self._timed("claim"):
+            raw = await self._claim(
+                keys=[self._keys.due, self._keys.inflight],
+                args=[cutoff_ms, now_ms, now_ms + lease_ms, limit, self._keys.lead_prefix()],
+            )
         out = []
         for i in range(0, len(raw), 6):
             lead, rep, team, attempt, assigned, due = (v.decode() for v in raw[i : i + 6])
@@ -81,14 +88,17 @@ class RedisTimers:
 
     async def ack(self, lead_ids: Sequence[str]) -> None:
         if lead_ids:
-            await self._ack(keys=[self._keys.inflight], args=[self._keys.lead_prefix(), *lead_ids])
+            with self._timed("ack"):
+                await self._ack(keys=[self._keys.inflight], args=[self._keys.lead_prefix(), *lead_ids])
 
     async def mark_met_published(self, lead_ids: Sequence[str]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for lead_id in lead_ids:
-                pipe.hset(self._keys.lead(lead_id), "met_published", "1")
-            await pipe.execute()
+        with self._timed("mark_published"):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for lead_id in lead_ids:
+                    pipe.hset(self._keys.lead(lead_id), "met_published", "1")
+                await pipe.execute()
 
     async def open_by_rep(self) -> dict[str, int]:
-        raw = await self._redis.hgetall(self._keys.open)
+        with self._timed("open_counts"):
+            raw = await self._redis.hgetall(self._keys.open)
         return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}

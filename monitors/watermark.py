@@ -18,12 +18,17 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
+from monitors.metrics import Metrics
+from monitors.timing import RedisTimer
 from router.consume import Batches
 from router.redis_keys import RedisKeys
 
 
 class Watermarks:
-    def __init__(self, redis: Redis, keys: RedisKeys, topics: Sequence[str]) -> None:
+    def __init__(
+        self, redis: Redis, keys: RedisKeys, topics: Sequence[str], metrics: Metrics | None = None
+    ) -> None:
+        self._timed = RedisTimer(metrics)
         self._redis = redis
         self._keys = keys
         self._topics = tuple(topics)
@@ -45,18 +50,20 @@ class Watermarks:
                 continue
             updates.setdefault(tp.topic, {})[tp.partition] = mark
         if updates:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for topic, marks in updates.items():
-                    for partition, mark in marks.items():
-                        pipe.hset(self._keys.watermark(topic), str(partition), mark)
-                await pipe.execute()
+            with self._timed("watermark_write"):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for topic, marks in updates.items():
+                        for partition, mark in marks.items():
+                            pipe.hset(self._keys.watermark(topic), str(partition), mark)
+                    await pipe.execute()
 
     async def low(self, partitions: dict[str, int]) -> int | None:
         """The lowest watermark (ms) over `partitions` ({topic: count}), or None if unknown."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for topic in partitions:
-                pipe.hgetall(self._keys.watermark(topic))
-            results = await pipe.execute()
+        with self._timed("watermark_read"):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for topic in partitions:
+                    pipe.hgetall(self._keys.watermark(topic))
+                results = await pipe.execute()
         low: int | None = None
         for count, marks in zip(partitions.values(), results, strict=True):
             for partition in range(count):

@@ -9,6 +9,8 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
+from monitors.metrics import Metrics
+from monitors.timing import RedisTimer
 from router.redis_keys import RedisKeys
 from rules.decide import Assignment, Decision, RepState
 
@@ -29,7 +31,10 @@ class CommitResult:
 
 
 class AssignmentStore:
-    def __init__(self, redis: Redis, keys: RedisKeys, retention_seconds: int) -> None:
+    def __init__(
+        self, redis: Redis, keys: RedisKeys, retention_seconds: int, metrics: Metrics | None = None
+    ) -> None:
+        self._timed = RedisTimer(metrics)
         self._redis = redis
         self._keys = keys
         self._retention = retention_seconds
@@ -37,11 +42,12 @@ class AssignmentStore:
 
     async def read(self, lead_id: str, teams: Sequence[str]) -> tuple[Existing | None, RepState]:
         """The lead's existing decision, if any, and the rep state a decision needs."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(self._keys.lead(lead_id), ["event", "published"])
-            pipe.mget([self._keys.cursor(t) for t in teams])
-            pipe.hgetall(self._keys.open)
-            (event, published), cursors, open_leads = await pipe.execute()
+        with self._timed("read_state"):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hmget(self._keys.lead(lead_id), ["event", "published"])
+                pipe.mget([self._keys.cursor(t) for t in teams])
+                pipe.hgetall(self._keys.open)
+                (event, published), cursors, open_leads = await pipe.execute()
         existing = Existing(event, published == b"1") if event is not None else None
         state = RepState(
             open_leads={k.decode(): int(v) for k, v in open_leads.items()},
@@ -65,24 +71,12 @@ class AssignmentStore:
             before, after = decision.cursor_before, decision.cursor_after
         else:
             status, rep, team, before, after = "queued", "", decision.queue, 0, 0
-        result = await self._assign(
-            keys=[self._keys.lead(lead_id), self._keys.cursor(team), self._keys.open, self._keys.due],
-            args=[
-                status,
-                rep,
-                team,
-                decision.route,
-                attempt,
-                assigned_ms,
-                due_ms,
-                event,
-                before,
-                after,
-                capacity,
-                self._retention,
-                lead_id,
-            ],
-        )
+        with self._timed("assign"):
+            result = await self._assign(
+                keys=[self._keys.lead(lead_id), self._keys.cursor(team), self._keys.open, self._keys.due],
+                args=[status, rep, team, decision.route, attempt, assigned_ms, due_ms, event,
+                      before, after, capacity, self._retention, lead_id],
+            )  # fmt: skip
         kind = result[0].decode()
         if kind == "exists":
             return CommitResult("exists", Existing(result[1], result[2] == b"1"))
@@ -90,8 +84,9 @@ class AssignmentStore:
             return CommitResult("conflict", conflict=result[1].decode())
         return CommitResult("ok")
 
-    async def mark_published(self, lead_ids: Iterable[str], field: str = "published") -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for lead_id in lead_ids:
-                pipe.hset(self._keys.lead(lead_id), field, "1")
-            await pipe.execute()
+    async def mark_published(self, lead_ids: Iterable[str]) -> None:
+        with self._timed("mark_published"):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for lead_id in lead_ids:
+                    pipe.hset(self._keys.lead(lead_id), "published", "1")
+                await pipe.execute()

@@ -128,9 +128,20 @@ class ConsumeLoop:
                 await self._consumer.commit(
                     {tp: OffsetAndMetadata(recs[-1].offset + 1, "") for tp, recs in batches.items()}
                 )
+                self._metrics.batch_seconds.labels(self.name).observe(time.time() - polled_at)
+            await self._record_lag()
             if self._on_polled is not None:
                 await self._on_polled(self._consumer, polled_at, batches)
             self.last_progress = time.monotonic()
+
+    async def _record_lag(self) -> None:
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                lag = max(0, highwater - await self._consumer.position(tp))
+                self._metrics.consumer_lag.labels(base_topic(self._topics, tp.topic), str(tp.partition)).set(
+                    lag
+                )
 
     async def _process_batch(self, batches: Batches, stop: asyncio.Event) -> bool:
         delay = 0.1

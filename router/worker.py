@@ -62,6 +62,7 @@ class Worker:
         self.registry = registry
         self.rulebook = load_rulebook(settings.rulebook)
         self.metrics = Metrics(registry)
+        self.metrics.worker_info.labels(role, self.rulebook.version).set(1)
         self.keys = RedisKeys(settings.redis.prefix)
         self.redis = make_redis(settings)
         self.producer = make_producer(settings.kafka)
@@ -84,7 +85,7 @@ class Worker:
     def _build_router(self) -> None:
         topics = self.settings.topics
         consumer = make_consumer(self.settings.kafka, "router", topics.name(topics.leads))
-        store = AssignmentStore(self.redis, self.keys, self.settings.redis.retention_seconds)
+        store = AssignmentStore(self.redis, self.keys, self.settings.redis.retention_seconds, self.metrics)
         processor = RoutingProcessor(self.settings, self.rulebook, store, self.metrics, _utcnow)
         self.loops.append(self._loop("router", consumer, processor))
 
@@ -93,8 +94,8 @@ class Worker:
         watched = [topics.name(topics.activities), topics.name(topics.assignments)]
         # A short fetch wait keeps the watermark, and so breach detection, fresh.
         consumer = make_consumer(self.settings.kafka, "monitor", *watched, fetch_max_wait_ms=100)
-        timers = RedisTimers(self.redis, self.keys, self.settings.redis.retention_seconds)
-        watermarks = Watermarks(self.redis, self.keys, watched)
+        timers = RedisTimers(self.redis, self.keys, self.settings.redis.retention_seconds, self.metrics)
+        watermarks = Watermarks(self.redis, self.keys, watched, self.metrics)
         processor = TouchProcessor(self.settings, timers, self.metrics)
         self.loops.append(self._loop("monitor", consumer, processor, on_polled=watermarks.record))
 

@@ -265,6 +265,7 @@ def check_breached(run: Run, untouched: set[str]) -> None:
         for e in run.seen["sla.breached"]
     ]
     assert min(lateness) >= 0, "never before the deadline"
+    print(f"breach detection lateness: max {max(lateness):.3f}s over {len(lateness)} breaches")
     assert max(lateness) <= 1.0, f"detected within 1 s of the deadline (max {max(lateness):.3f}s)"
 
 
