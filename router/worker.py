@@ -8,6 +8,7 @@ process exits non-zero so its supervisor restarts it (no half-alive worker).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import Any, Literal
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from monitors.http import make_app, start_http
 from monitors.metrics import Metrics
@@ -38,6 +40,8 @@ logger = logging.getLogger("leadrouter.worker")
 
 # A loop that has not completed a poll for this long is not ready.
 STALL_SECONDS = 30.0
+# How often readiness pings Redis; an idle router would otherwise not notice it is gone.
+REDIS_PROBE_SECONDS = 1.0
 
 
 def load_rulebook(path: Path) -> Rulebook:
@@ -69,6 +73,7 @@ class Worker:
         self.consumers: list[AIOKafkaConsumer] = []
         self.loops: list[ConsumeLoop] = []
         self.sweepers: list[Sweeper] = []
+        self.redis_ok = False
         if role in ("router", "all"):
             self._build_router()
         if role in ("monitor", "all"):
@@ -107,9 +112,19 @@ class Worker:
             Sweeper(self.settings, timers, watermarks, partitions, self.producer, self.rulebook, self.metrics)
         )
 
+    async def probe_redis(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(self.redis.ping(), timeout=REDIS_PROBE_SECONDS)
+                self.redis_ok = True
+            except (RedisError, OSError, TimeoutError):
+                self.redis_ok = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=REDIS_PROBE_SECONDS)
+
     def readiness(self) -> tuple[bool, dict[str, str]]:
         now = time.monotonic()
-        checks = {}
+        checks = {"redis": "ok" if self.redis_ok else "unreachable"}
         for loop in self.loops:
             fresh = now - loop.last_progress <= STALL_SECONDS
             checks[loop.name] = "ok" if loop.healthy and fresh else "stalled or retrying"
@@ -132,6 +147,7 @@ class Worker:
             log(logger, "worker.started", role=self.role, rulebook=self.rulebook.version, metrics_port=port)
             tasks = [asyncio.create_task(loop.run(stop), name=loop.name) for loop in self.loops]
             tasks += [asyncio.create_task(s.run(stop), name="sweeper") for s in self.sweepers]
+            tasks.append(asyncio.create_task(self.probe_redis(stop), name="redis-probe"))
             await _until_stop_or_failure(tasks, stop)
         finally:
             stop.set()
