@@ -11,6 +11,7 @@ bugs are dead-lettered with a reason, and the worker keeps going.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -139,32 +140,58 @@ class ConsumeLoop:
             highwater = self._consumer.highwater(tp)
             if highwater is not None:
                 lag = max(0, highwater - await self._consumer.position(tp))
-                self._metrics.consumer_lag.labels(base_topic(self._topics, tp.topic), str(tp.partition)).set(
-                    lag
-                )
+                topic = base_topic(self._topics, tp.topic)
+                self._metrics.consumer_lag.labels(topic, str(tp.partition)).set(lag)
 
     async def _process_batch(self, batches: Batches, stop: asyncio.Event) -> bool:
-        delay = 0.1
+        """Process, publish and finish a batch; False if asked to stop meanwhile.
+
+        A transient failure retries the record (or step) that failed, not the batch,
+        so outputs already queued are not published twice. Only a failed publish
+        reprocesses the whole batch: which of its records reached the broker is
+        then unknown, and replays are idempotent (same bytes, same event ids).
+        """
         while True:
             out = Outbox(self._producer)
             self._processor.begin_batch()
+            for records in batches.values():
+                for record in records:
+                    step = functools.partial(self._process_one, record, out)
+                    if not await self._retrying(step, stop):
+                        return False
             try:
-                for records in batches.values():
-                    for record in records:
-                        await self._process_one(record, out)
                 await out.flush()
-                await self._processor.after_publish()
-                self.healthy = True
+            except TRANSIENT as exc:
+                if not await self._backoff(exc, 1, stop):
+                    return False
+                continue
+            if not await self._retrying(self._processor.after_publish, stop):
+                return False
+            self.healthy = True
+            return True
+
+    async def _retrying(self, step: Callable[[], Awaitable[None]], stop: asyncio.Event) -> bool:
+        attempt = 0
+        while True:
+            try:
+                await step()
                 return True
             except TRANSIENT as exc:
-                self.healthy = False
-                self._metrics.retries.labels(self.name).inc()
-                log(logger, "batch.retry", logging.WARNING, worker=self.name, error=repr(exc), backoff=delay)
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                attempt += 1
+                if not await self._backoff(exc, attempt, stop):
                     return False
-                except TimeoutError:
-                    delay = min(delay * 2, 5.0)
+
+    async def _backoff(self, exc: BaseException, attempt: int, stop: asyncio.Event) -> bool:
+        """Wait before a retry (0.1 s doubling to 5 s); False if asked to stop meanwhile."""
+        delay = min(0.1 * 2 ** (attempt - 1), 5.0)
+        self.healthy = False
+        self._metrics.retries.labels(self.name).inc()
+        log(logger, "batch.retry", logging.WARNING, worker=self.name, error=repr(exc), backoff=delay)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        except TimeoutError:
+            return True
+        return False
 
     async def _process_one(self, record: Record, out: Outbox) -> None:
         topic = base_topic(self._topics, record.topic)
