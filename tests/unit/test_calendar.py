@@ -398,7 +398,7 @@ def test_local_inputs_with_folds_and_gaps(cal: Calendar, local: datetime, other:
         ({"hours": {"sat": [], "sun": None}}, "no open time"),
         ({"holiday_country": "XX"}, "unknown holiday_country 'XX'"),
         ({"holiday_country": "USA"}, "String should match pattern"),
-        ({"holiday_country": "DE", "holiday_subdivision": "ZZ"}, "unknown holiday_subdivision 'ZZ' for DE"),
+        ({"holiday_country": "DE", "holiday_subdivision": "ZZ"}, "unknown holiday_subdivision 'ZZ' for 'DE'"),
         ({"holiday_subdivision": "BY"}, "holiday_subdivision needs holiday_country"),
         ({"holidays": ["2026-02-30"]}, "holidays.0"),
         ({"kind": "24x7"}, "apply only to kind 'business_hours'"),
