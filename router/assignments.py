@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 from redis.asyncio import Redis
 
 from monitors.metrics import Metrics
 from monitors.timing import RedisTimer
 from router.redis_keys import RedisKeys
-from rules.decide import Assignment, Decision, RepState
+from rules.compiled import CompiledRulebook
+from rules.decide import Assignment, Decision
+from rules.selection import RepState
 
 _ASSIGN = resources.files("router").joinpath("lua/assign.lua").read_text()
+# Daily counts outlive the longest local day anywhere (UTC-12 to UTC+14) with margin.
+DAILY_TTL_SECONDS = 3 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,20 @@ class CommitResult:
     conflict: str | None = None
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _counts(raw: dict[Any, Any]) -> dict[str, int]:
+    return {_text(k): int(v) for k, v in raw.items()}
+
+
+def _pool_state(raw: dict[Any, Any]) -> tuple[int, int | None, dict[str, int]]:
+    fields = {_text(k): int(v) for k, v in raw.items()}
+    weights = {k[2:]: v for k, v in fields.items() if k.startswith("w:")}
+    return fields.get("version", 0), fields.get("cursor"), weights
+
+
 class AssignmentStore:
     def __init__(
         self, redis: Redis, keys: RedisKeys, retention_seconds: int, metrics: Metrics | None = None
@@ -40,18 +59,42 @@ class AssignmentStore:
         self._retention = retention_seconds
         self._assign = redis.register_script(_ASSIGN)
 
-    async def read(self, lead_id: str, teams: Sequence[str]) -> tuple[Existing | None, RepState]:
+    async def read(
+        self, lead_id: str, book: CompiledRulebook, now: datetime
+    ) -> tuple[Existing | None, RepState]:
         """The lead's existing decision, if any, and the rep state a decision needs."""
+        teams = tuple(book.teams)
+        days = sorted({rep.local_day(now).isoformat() for rep in book.reps.values()})
         with self._timed("read_state"):
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.hmget(self._keys.lead(lead_id), ["event", "published"])
-                pipe.mget([self._keys.cursor(t) for t in teams])
+                for team in teams:
+                    pipe.hgetall(self._keys.pool(team))
                 pipe.hgetall(self._keys.open)
-                (event, published), cursors, open_leads = await pipe.execute()
+                pipe.hgetall(self._keys.last_assigned)
+                pipe.hgetall(self._keys.status)
+                for day in days:
+                    pipe.hgetall(self._keys.daily(day))
+                results = await pipe.execute()
+        (event, published), rest = results[0], results[1:]
+        pools, rest = rest[: len(teams)], rest[len(teams) :]
+        open_leads, last, status, daily = rest[0], rest[1], rest[2], rest[3:]
         existing = Existing(event, published == b"1") if event is not None else None
+        versions, cursors, weights = {}, {}, {}
+        for team, raw in zip(teams, pools, strict=True):
+            versions[team], cursor, weights[team] = _pool_state(raw)
+            if cursor is not None:
+                cursors[team] = cursor
+        per_day = dict(zip(days, (_counts(d) for d in daily), strict=True))
+        today = {r: per_day[rep.local_day(now).isoformat()].get(r, 0) for r, rep in book.reps.items()}
         state = RepState(
-            open_leads={k.decode(): int(v) for k, v in open_leads.items()},
-            cursors={t: int(c) for t, c in zip(teams, cursors, strict=True) if c is not None},
+            open_leads=_counts(open_leads),
+            cursors=cursors,
+            weights=weights,
+            last_assigned_ms=_counts(last),
+            assigned_today=today,
+            status={_text(k): _text(v) for k, v in status.items()},
+            versions=versions,
         )
         return existing, state
 
@@ -64,19 +107,27 @@ class AssignmentStore:
         attempt: int,
         assigned_ms: int,
         due_ms: int,
-        capacity: int,
     ) -> CommitResult:
+        k = self._keys
         if isinstance(decision, Assignment):
-            status, rep, team = "assigned", decision.rep_id, decision.team
-            before, after = decision.cursor_before, decision.cursor_after
+            a = decision
+            pool_key = k.pool(a.pool) if a.pool is not None else k.pool("(none)")
+            keys = [k.lead(lead_id), pool_key, k.open, k.due, k.last_assigned, k.daily(a.local_day)]
+            weights = [x for rep, w in (a.weights_after or {}).items() for x in (rep, w)]
+            args: list[str | int | bytes] = [
+                "assigned", a.rep_id, a.team, a.route, attempt, assigned_ms, due_ms, event,
+                "" if a.pool_version is None else a.pool_version,
+                "" if a.cursor_after is None else a.cursor_after,
+                a.capacity, "" if a.daily_cap is None else a.daily_cap,
+                self._retention, lead_id, DAILY_TTL_SECONDS, *weights,
+            ]  # fmt: skip
         else:
-            status, rep, team, before, after = "queued", "", decision.queue, 0, 0
+            q = decision
+            keys = [k.lead(lead_id), k.pool("(none)"), k.open, k.due, k.last_assigned, k.daily("(none)")]
+            args = ["queued", "", q.queue, q.route, attempt, assigned_ms, due_ms, event,
+                    "", "", 0, "", self._retention, lead_id, DAILY_TTL_SECONDS]  # fmt: skip
         with self._timed("assign"):
-            result = await self._assign(
-                keys=[self._keys.lead(lead_id), self._keys.cursor(team), self._keys.open, self._keys.due],
-                args=[status, rep, team, decision.route, attempt, assigned_ms, due_ms, event,
-                      before, after, capacity, self._retention, lead_id],
-            )  # fmt: skip
+            result = await self._assign(keys=keys, args=args)
         kind = result[0].decode()
         if kind == "exists":
             return CommitResult("exists", Existing(result[1], result[2] == b"1"))

@@ -3,8 +3,12 @@
     {p}:lead:{lead}     hash  assignment record: status, rep, team, route, attempt,
                               assigned_ms, due_ms, event (published bytes), published,
                               touched_ms, met_published, breached
-    {p}:rr:{team}       str   round-robin cursor of a team
+    {p}:pool:{team}     hash  a team's rotation state: version (compare-and-set),
+                              cursor (round robin), w:{rep} (smooth weighted current weights)
     {p}:open            hash  rep -> leads assigned and awaiting first touch
+    {p}:last            hash  rep -> epoch ms of the rep's last assignment (least loaded)
+    {p}:daily:{day}     hash  rep -> assignments on that local day (daily caps); expires
+    {p}:status          hash  rep -> live status from the reps topic
     {p}:sla:due         zset  lead -> first-touch deadline (epoch ms)
     {p}:sla:inflight    zset  lead -> claim lease expiry (epoch ms)
     {p}:pending:{lead}  hash  rep -> earliest touch seen before the assignment (ms)
@@ -29,8 +33,19 @@ class RedisKeys:
     def lead_prefix(self) -> str:
         return f"{self.prefix}:lead:"
 
-    def cursor(self, team: str) -> str:
-        return f"{self.prefix}:rr:{team}"
+    def pool(self, team: str) -> str:
+        return f"{self.prefix}:pool:{team}"
+
+    @property
+    def last_assigned(self) -> str:
+        return f"{self.prefix}:last"
+
+    def daily(self, day: str) -> str:
+        return f"{self.prefix}:daily:{day}"
+
+    @property
+    def status(self) -> str:
+        return f"{self.prefix}:status"
 
     @property
     def open(self) -> str:

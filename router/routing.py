@@ -17,10 +17,11 @@ from router.codec import decode_lead_event, encode
 from router.consume import Outbox, Record
 from router.errors import TransientError
 from router.logs import log
+from router.outputs import assignment_event, decision_event
 from router.settings import Settings
+from rules.compiled import CompiledRulebook
 from rules.decide import Assignment, Decision, decide
-from rules.events import LeadAssigned, LeadEvent, LeadQueued, derived_event_id
-from rules.rulebook import Rulebook
+from rules.events import LeadEvent
 from rules.sla import first_touch_due
 
 logger = logging.getLogger("leadrouter.router")
@@ -38,19 +39,20 @@ class RoutingProcessor:
     def __init__(
         self,
         settings: Settings,
-        rulebook: Rulebook,
+        book: CompiledRulebook,
         store: AssignmentStore,
         metrics: Metrics,
         clock: Callable[[], datetime],
     ) -> None:
-        self._rulebook = rulebook
-        self._teams = tuple(t.id for t in rulebook.teams)
+        self._book = book
         self._store = store
         self._metrics = metrics
         self._clock = clock
         self._sla = timedelta(seconds=settings.sla.first_touch_seconds)
-        self._out_topic = settings.topics.name(settings.topics.assignments)
-        self._in_topic = settings.topics.leads  # the base name: a closed label set
+        topics = settings.topics
+        self._out_topic = topics.name(topics.assignments)
+        self._trace_topic = topics.name(topics.routing_decisions)
+        self._in_topic = topics.leads  # the base name: a closed label set
         # Leads published in the current batch: Redis marks them published only
         # after the broker acknowledges the batch, so a copy of a lead's event in
         # the same batch must be recognised here.
@@ -66,24 +68,22 @@ class RoutingProcessor:
         self._metrics.leads_received.labels(event.type).inc()
         lead_id = event.lead.id
         for _ in range(MAX_CAS_ATTEMPTS):
-            existing, state = await self._store.read(lead_id, self._teams)
+            now = self._clock()
+            existing, state = await self._store.read(lead_id, self._book, now)
             if existing is None:
-                now = self._clock()
-                decision = decide(event.lead, self._rulebook, state, now)
-                payload, due = self._output(event, decision, now)
+                decision = decide(event.lead, self._book, state, now)
+                due = first_touch_due(now, self._sla)
+                output = assignment_event(event, decision, self._book.version, now, due)
+                payload = encode(output)
                 result = await self._store.commit(
-                    lead_id,
-                    decision,
-                    payload,
-                    attempt=1,
-                    assigned_ms=epoch_ms(now),
-                    due_ms=epoch_ms(due),
-                    capacity=self._capacity(decision),
+                    lead_id, decision, payload, attempt=1, assigned_ms=epoch_ms(now), due_ms=epoch_ms(due)
                 )
                 if result.status == "conflict":
                     continue
                 if result.status == "ok":
                     await out.send(self._out_topic, record.key, payload)
+                    trace = decision_event(lead_id, decision, self._book.version)
+                    await out.send(self._trace_topic, record.key, encode(trace))
                     self._published.append(lead_id)
                     self._in_batch.add(lead_id)
                     self._observe(event, decision, now)
@@ -95,7 +95,7 @@ class RoutingProcessor:
                 log(logger, "lead.duplicate", lead_id=lead_id, event_id=event.event_id)
             else:
                 # Decided before a crash, never acknowledged by Kafka: publish the
-                # same bytes (same event_id) again.
+                # same bytes (same event_id) again. (The trace is best effort.)
                 await out.send(self._out_topic, record.key, existing.event)
                 self._published.append(lead_id)
                 self._in_batch.add(lead_id)
@@ -107,60 +107,14 @@ class RoutingProcessor:
         if published:
             await self._store.mark_published(published)
 
-    def _capacity(self, decision: Decision) -> int:
-        if isinstance(decision, Assignment):
-            return self._rulebook.rep(decision.rep_id).capacity
-        return 0
-
-    def _output(self, event: LeadEvent, decision: Decision, now: datetime) -> tuple[bytes, datetime]:
-        lead_id = event.lead.id
-        due = first_touch_due(now, self._sla)
-        if isinstance(decision, Assignment):
-            assigned = LeadAssigned(
-                event_id=derived_event_id(lead_id, 1, "lead.assigned"),
-                lead_id=lead_id,
-                rep_id=decision.rep_id,
-                team=decision.team,
-                route=decision.route,
-                rulebook_version=self._rulebook.version,
-                assigned_at=now,
-                first_touch_due_at=due,
-                attempt=1,
-                lead_created_at=event.occurred_at,
-            )
-            return encode(assigned), due
-        queued = LeadQueued(
-            event_id=derived_event_id(lead_id, 1, "lead.queued"),
-            lead_id=lead_id,
-            queue=decision.queue,
-            route=decision.route,
-            rulebook_version=self._rulebook.version,
-            queued_at=now,
-            reason=decision.reason,
-        )
-        return encode(queued), due
-
     def _observe(self, event: LeadEvent, decision: Decision, now: datetime) -> None:
+        why = decision.trace.summary()
         if isinstance(decision, Assignment):
             self._metrics.leads_routed.labels(decision.team, decision.route).inc()
             routing = max(0.0, (now - event.occurred_at).total_seconds())
             self._metrics.routing_seconds.labels(decision.team).observe(routing)
-            log(
-                logger,
-                "lead.routed",
-                lead_id=event.lead.id,
-                rep_id=decision.rep_id,
-                team=decision.team,
-                route=decision.route,
-                why=" | ".join(decision.explanation),
-            )
+            log(logger, "lead.routed", lead_id=event.lead.id, rep_id=decision.rep_id,
+                team=decision.team, route=decision.route, strategy=decision.strategy, why=why)  # fmt: skip
         else:
             self._metrics.leads_queued.labels(decision.queue, decision.route).inc()
-            log(
-                logger,
-                "lead.queued",
-                logging.WARNING,
-                lead_id=event.lead.id,
-                queue=decision.queue,
-                why=" | ".join(decision.explanation),
-            )
+            log(logger, "lead.queued", logging.WARNING, lead_id=event.lead.id, queue=decision.queue, why=why)

@@ -41,6 +41,7 @@ class TopicSettings(_Section):
     activities: str = "activities"
     assignments: str = "assignments"
     sla_events: str = "sla-events"
+    routing_decisions: str = "routing-decisions"
     dlq_suffix: str = ".dlq"
     partitions: Annotated[int, Field(ge=1, le=1000)] = 6
 
@@ -52,7 +53,7 @@ class TopicSettings(_Section):
 
     def all_topics(self) -> dict[str, int]:
         """Every topic the workers use, with its partition count."""
-        names = [self.leads, self.activities, self.assignments, self.sla_events]
+        names = [self.leads, self.activities, self.assignments, self.sla_events, self.routing_decisions]
         out = {self.name(n): self.partitions for n in names}
         for n in (self.leads, self.activities, self.assignments):
             out[self.dlq(self.name(n))] = 1

@@ -33,6 +33,7 @@ from router.logs import log
 from router.redis_keys import RedisKeys
 from router.routing import RoutingProcessor
 from router.settings import Settings
+from rules.compiled import compile_rulebook
 from rules.rulebook import Rulebook, parse_rulebook
 
 Role = Literal["router", "monitor", "all"]
@@ -91,7 +92,9 @@ class Worker:
         topics = self.settings.topics
         consumer = make_consumer(self.settings.kafka, "router", topics.name(topics.leads))
         store = AssignmentStore(self.redis, self.keys, self.settings.redis.retention_seconds, self.metrics)
-        processor = RoutingProcessor(self.settings, self.rulebook, store, self.metrics, _utcnow)
+        processor = RoutingProcessor(
+            self.settings, compile_rulebook(self.rulebook), store, self.metrics, _utcnow
+        )
         self.loops.append(self._loop("router", consumer, processor))
 
     def _build_monitor(self) -> None:

@@ -1,27 +1,62 @@
-"""Routing decision: a pure function of (lead, rulebook, rep state, now).
+"""Routing decision: a pure function of (lead, compiled rulebook, rep state, now).
 
-The caller reads the shared rep state (round-robin cursors, open-lead counts)
-from Redis, calls `decide`, and commits the result atomically only if the state
-it read is still current (compare-and-set); on a conflict it reads again and
-decides again. So the decision itself never needs a lock or a clock.
+The caller reads the shared rep state from Redis, calls `decide`, and commits the
+result atomically only if the state it read is still current (compare-and-set on
+the pool's version); on a conflict it reads again and decides again. So the
+decision itself never needs a lock or a clock.
+
+Routes are tried in order: the first whose conditions hold and whose target (or
+fallback) can place the lead wins. A lead no route places is queued, never dropped.
+Every decision carries a trace: territories, segments, named account, and for
+each route tried why it matched or not and each candidate's verdict. Traces name
+reps, routes and fields, never a lead's contact details.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from rules.accounts import NamedAccount
+from rules.compiled import CompiledRulebook
+from rules.conditions import Facts
 from rules.events import Lead
-from rules.rulebook import Match, QueueTarget, Rulebook
+from rules.fields import field_value
+from rules.rulebook import OwnerTarget, QueueTarget, RepTarget, Target, TeamTarget
+from rules.selection import RepState, Verdict, select, verdict
+
+__all__ = ["Assignment", "Decision", "Queued", "RepState", "RouteStep", "Trace", "decide", "facts_for"]
 
 
 @dataclass(frozen=True, slots=True)
-class RepState:
-    """Shared state the decision reads: open leads per rep, cursor per team."""
+class RouteStep:
+    route: str
+    matched: bool
+    reason: str
+    outcome: str = "skipped"  # skipped | assigned | queued | nobody_available | no_owner
+    candidates: tuple[tuple[str, Verdict], ...] = ()
 
-    open_leads: Mapping[str, int] = field(default_factory=dict)
-    cursors: Mapping[str, int] = field(default_factory=dict)
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    territories: tuple[str, ...]
+    segments: tuple[str, ...]
+    named_account: str | None
+    steps: tuple[RouteStep, ...]
+
+    def summary(self) -> str:
+        """The compact form that rides on the output event."""
+        parts = []
+        for step in self.steps:
+            text = f"{step.route}: {step.reason}" if not step.matched else f"{step.route}: {step.outcome}"
+            skipped = [
+                f"{rep} {why}" for rep, why in step.candidates if why not in ("picked", "not_their_turn")
+            ]
+            if skipped:
+                text += " (" + ", ".join(skipped) + ")"
+            parts.append(text)
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +64,22 @@ class Assignment:
     rep_id: str
     team: str
     route: str
-    # Compare-and-set: commit only while the team's cursor still equals
-    # `cursor_before`, then store `cursor_after`.
-    cursor_before: int
-    cursor_after: int
+    strategy: str  # round_robin | weighted | least_loaded | owner | rep
+    # Compare-and-set: commit only while the pool's version still equals this
+    # (None: a single named rep, guarded by its capacity alone).
+    pool: str | None
+    pool_version: int | None
+    cursor_after: int | None
+    weights_after: Mapping[str, int] | None
+    capacity: int
+    daily_cap: int | None
+    local_day: str
     decided_at: datetime
-    explanation: tuple[str, ...]
+    trace: Trace
+
+    @property
+    def explanation(self) -> tuple[str, ...]:
+        return (self.trace.summary(),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,69 +88,146 @@ class Queued:
     route: str
     reason: str
     decided_at: datetime
-    explanation: tuple[str, ...]
+    trace: Trace
+
+    @property
+    def explanation(self) -> tuple[str, ...]:
+        return (self.trace.summary(),)
 
 
 Decision = Assignment | Queued
 
 
-def matches(when: Match, lead: Lead) -> tuple[bool, str]:
-    """Whether a route's conditions hold, with a PII-free reason."""
-    if when.country is not None:
-        if lead.country is None:
-            return False, "no country"
-        if lead.country not in when.country:
-            return False, f"country {lead.country} not in route"
-        return True, f"country {lead.country} matched"
-    return True, "catch-all"
+def facts_for(lead: Lead, book: CompiledRulebook) -> tuple[Facts, NamedAccount | None]:
+    cache: dict[str, bool] = {}
+    territories = book.territories.of(lead)
+    account = book.accounts.match(lead)
+
+    def segment(segment_id: str) -> bool:
+        if segment_id not in cache:
+            cache[segment_id] = False  # guards against self-reference while evaluating
+            cache[segment_id] = book.segments[segment_id].holds(facts)
+        return cache[segment_id]
+
+    facts = Facts(lead, territories, account.id if account else None, segment)
+    return facts, account
 
 
-def _pick_round_robin(
-    rulebook: Rulebook, team: str, state: RepState
-) -> tuple[str, int, int] | tuple[None, str]:
-    members = rulebook.members(team)
-    if not members:
-        return None, "team has no members"
-    raw = state.cursors.get(team, 0)
-    start = raw % len(members)
-    skipped = []
-    for step in range(len(members)):
-        index = (start + step) % len(members)
-        rep = rulebook.rep(members[index])
-        if rep.status != "available":
-            skipped.append(f"{rep.id} away")
-        elif state.open_leads.get(rep.id, 0) >= rep.capacity:
-            skipped.append(f"{rep.id} at capacity {rep.capacity}")
-        else:
-            # The stored cursor is compared as read (`raw`), so the commit fails
-            # if any other worker moved it meanwhile.
-            return rep.id, raw, (index + 1) % len(members)
-    return None, "nobody available (" + ", ".join(skipped) + ")"
-
-
-def decide(lead: Lead, rulebook: Rulebook, state: RepState, now: datetime) -> Decision:
-    """The first route that matches and can place the lead wins.
-
-    A team route with nobody available falls through to the next route; a lead
-    that no route places is queued (never dropped) on the default queue.
-    """
-    trail: list[str] = []
-    for route in rulebook.routes:
-        ok, why = matches(route.when, lead)
-        if not ok:
-            trail.append(f"route {route.id}: skipped, {why}")
+def decide(lead: Lead, book: CompiledRulebook, state: RepState, now: datetime) -> Decision:
+    facts, account = facts_for(lead, book)
+    steps: list[RouteStep] = []
+    result: Decision | None = None
+    for route in book.book.routes:
+        why_not = route.when.first_failure(facts)
+        if why_not is not None:
+            steps.append(RouteStep(route.id, False, why_not))
             continue
-        if isinstance(route.assign, QueueTarget):
-            trail.append(f"route {route.id}: {why}, queued on {route.assign.queue}")
-            return Queued(route.assign.queue, route.id, "route queues", now, tuple(trail))
-        team = route.assign.team
-        picked = _pick_round_robin(rulebook, team, state)
-        if picked[0] is None:
-            trail.append(f"route {route.id}: {why}, team {team}: {picked[1]}; falling through")
-            continue
-        rep_id, before, after = picked
-        trail.append(f"route {route.id}: {why}, team {team} round_robin picked {rep_id}")
-        return Assignment(rep_id, team, route.id, before, after, now, tuple(trail))
-    reason = "no route could place the lead"
-    trail.append(reason)
-    return Queued(rulebook.default_queue, "(none)", reason, now, tuple(trail))
+        for target in (route.assign, route.fallback):
+            if target is None:
+                continue
+            outcome = _place(target, route.id, lead, account, book, state, now)
+            steps.append(outcome[0])
+            if outcome[1] is not None:
+                result = outcome[1]
+                break
+        if result is not None:
+            break
+    trace = Trace(
+        territories=tuple(sorted(facts.territories)),
+        segments=tuple(s for s in book.segments if facts.segment(s)),
+        named_account=facts.named_account,
+        steps=tuple(steps),
+    )
+    if result is None:
+        return Queued(book.book.default_queue, "(none)", "no route could place the lead", now, trace)
+    return replace(result, trace=trace)
+
+
+_Placement = tuple[RouteStep, "Assignment | Queued | None"]
+
+
+def _place(
+    target: Target,
+    route: str,
+    lead: Lead,
+    account: NamedAccount | None,
+    book: CompiledRulebook,
+    state: RepState,
+    now: datetime,
+) -> _Placement:
+    if isinstance(target, QueueTarget):
+        queued = Queued(target.queue, route, f"route {route} queues", now, _EMPTY)
+        return RouteStep(route, True, "matched", "queued"), queued
+    if isinstance(target, RepTarget):
+        return _single_rep(route, target.rep, "rep", book, state, now)
+    if isinstance(target, OwnerTarget):
+        if account is None:
+            return RouteStep(route, True, "matched", "no_owner"), None
+        if account.owner.rep is not None:
+            step, placed = _single_rep(route, account.owner.rep, "owner", book, state, now)
+            if placed is not None:
+                return step, placed
+            team = book.first_team.get(account.owner.rep)
+            if team is None:
+                return step, None
+            # The owner cannot take it: their team does, by its own strategy.
+            return _team(route, TeamTarget(team=team), lead, book, state, now)
+        assert account.owner.team is not None
+        return _team(route, TeamTarget(team=account.owner.team), lead, book, state, now)
+    return _team(route, target, lead, book, state, now)
+
+
+def _single_rep(
+    route: str, rep_id: str, strategy: str, book: CompiledRulebook, state: RepState, now: datetime
+) -> _Placement:
+    rep = book.reps[rep_id]
+    why = verdict(rep, state, now, frozenset())
+    if why is not None:
+        return RouteStep(route, True, "matched", "nobody_available", ((rep_id, why),)), None
+    step = RouteStep(route, True, "matched", "assigned", ((rep_id, "picked"),))
+    team = book.first_team.get(rep_id, "(none)")
+    return step, _assignment(rep_id, team, route, strategy, None, None, None, None, book, now)
+
+
+def _team(
+    route: str, target: TeamTarget, lead: Lead, book: CompiledRulebook, state: RepState, now: datetime
+) -> _Placement:
+    strategy = target.strategy or book.teams[target.team].strategy
+    skills = set(target.skills)
+    if target.skills_from is not None:
+        wanted = field_value(lead, target.skills_from)
+        if wanted is not None and wanted != "":
+            skills.add(str(wanted).strip().lower())
+    pick, verdicts = select(
+        book, target.team, strategy, book.members[target.team], state, now, frozenset(skills)
+    )
+    if pick is None:
+        return RouteStep(route, True, "matched", "nobody_available", verdicts), None
+    step = RouteStep(route, True, "matched", "assigned", verdicts)
+    version = state.versions.get(target.team, 0)
+    return step, _assignment(
+        pick.rep_id, target.team, route, strategy, target.team, version,
+        pick.cursor_after, pick.weights_after, book, now,
+    )  # fmt: skip
+
+
+def _assignment(
+    rep_id: str,
+    team: str,
+    route: str,
+    strategy: str,
+    pool: str | None,
+    version: int | None,
+    cursor_after: int | None,
+    weights_after: Mapping[str, int] | None,
+    book: CompiledRulebook,
+    now: datetime,
+) -> Assignment:
+    rep = book.reps[rep_id]
+    return Assignment(
+        rep_id, team, route, strategy, pool, version, cursor_after, weights_after,
+        rep.rep.capacity, rep.rep.daily_cap, rep.local_day(now).isoformat(), now, _EMPTY,
+    )  # fmt: skip
+
+
+_EMPTY = Trace((), (), None, ())

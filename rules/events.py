@@ -110,6 +110,7 @@ class LeadAssigned(OutboundModel):
     lead_created_at: AwareDatetime | None = Field(
         default=None, description="occurred_at of the lead event, for routing time"
     )
+    explanation: str = Field(default="", description="compact decision trace, PII-free")
 
 
 class LeadQueued(OutboundModel):
@@ -124,6 +125,7 @@ class LeadQueued(OutboundModel):
     queued_at: AwareDatetime
     reason: str
     attempt: int = 1
+    explanation: str = Field(default="", description="compact decision trace, PII-free")
 
 
 class SlaMet(OutboundModel):
@@ -156,6 +158,42 @@ class SlaBreached(OutboundModel):
     detected_at: AwareDatetime
 
 
+class CandidateVerdict(OutboundModel):
+    rep_id: str
+    verdict: str = Field(
+        description="picked, not_their_turn, away, offline, out_of_office, out_of_hours, "
+        "missing_skill, at_capacity or daily_cap"
+    )
+
+
+class RouteStep(OutboundModel):
+    route: str
+    matched: bool
+    reason: str
+    outcome: str = Field(description="skipped, assigned, queued, nobody_available or no_owner")
+    candidates: list[CandidateVerdict] = Field(default_factory=list)
+
+
+class RoutingDecision(OutboundModel):
+    """Topic `routing-decisions`, key = lead id: the full trace of one decision."""
+
+    event_id: str
+    type: Literal["routing.decision"] = "routing.decision"
+    lead_id: str
+    attempt: int = 1
+    decided_at: AwareDatetime
+    rulebook_version: str
+    outcome: Literal["assigned", "queued"]
+    rep_id: str | None = None
+    team: str | None = None
+    route: str
+    queue: str | None = None
+    territories: list[str]
+    segments: list[str]
+    named_account: str | None = None
+    steps: list[RouteStep]
+
+
 class AssignmentRef(InboundModel):
     """What a monitor needs of an `assignments` record; tolerant of fields added later."""
 
@@ -175,4 +213,5 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "lead-queued": LeadQueued,
     "sla-met": SlaMet,
     "sla-breached": SlaBreached,
+    "routing-decision": RoutingDecision,
 }

@@ -1,35 +1,51 @@
-"""The rulebook: reps, teams and an ordered list of routes, loaded from YAML.
+"""The rulebook: reps, teams, territories, segments, named accounts and routes (YAML).
 
 `parse_rulebook` turns YAML text into a validated, immutable `Rulebook` or raises
-`RulebookError` listing every problem with the path of the bad field
-(`routes[2].assign.team: unknown team 'apac'`). Reading the file is the caller's
-job: this module does no I/O.
+`RulebookError` listing every problem with the path of the bad field and its line
+(`routes[2].assign.team (line 41): unknown team 'apac'`). Reading the file is the
+caller's job: this module does no I/O. `docs/rulebook.md` documents the format.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from rules.events import CountryCode
+from rules.accounts import NamedAccount
+from rules.calendar import CalendarSpec, WeeklyHours
+from rules.conditions import Condition, Name
+from rules.fields import check_field_path
+from rules.territories import Territory, expand_unions
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-
-
-class _ReferenceProblems(ValueError):
-    """Cross-references that do not resolve; each problem already carries its path."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
+Strategy = Literal["round_robin", "weighted", "least_loaded"]
+Skill = Annotated[str, StringConstraints(min_length=1, max_length=64, to_lower=True, strip_whitespace=True)]
 
 
 class _Strict(BaseModel):
     # Rulebooks are written by people: a misspelt key must be an error, not ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class OutOfOffice(_Strict):
+    """An absence: dates are whole days in the rep's timezone, inclusive."""
+
+    start: date | AwareDatetime = Field(alias="from")
+    end: date | AwareDatetime = Field(alias="to")
 
 
 class Rep(_Strict):
@@ -37,68 +53,123 @@ class Rep(_Strict):
     # Display name only; never logged (it is a person's name).
     name: str | None = None
     teams: tuple[Name, ...] = ()
+    timezone: str | None = Field(default=None, description="IANA zone; defaults to the rulebook's")
+    hours: WeeklyHours | None = Field(default=None, description="working hours; absent = always")
+    out_of_office: tuple[OutOfOffice, ...] = ()
     capacity: Annotated[int, Field(ge=0, description="most leads awaiting first touch at once")] = 10
-    status: Literal["available", "away"] = "available"
+    daily_cap: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="assignments per local day"
+    )
+    weight: Annotated[int, Field(ge=1, le=100)] = 1
+    skills: tuple[Skill, ...] = ()
+    status: Literal["available", "away", "offline"] = "available"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str | None) -> str | None:
+        if name is not None:
+            CalendarSpec(timezone=name)  # the calendar's check, with its message
+        return name
 
 
 class Team(_Strict):
     id: Name
-    strategy: Literal["round_robin"] = "round_robin"
+    strategy: Strategy = "round_robin"
     members: tuple[Name, ...] | None = Field(
-        default=None, description="ordered rotation; defaults to reps listing this team"
+        default=None, description="rotation order; default: reps in file order"
     )
+    escalation_contact: str | None = None
 
 
-class Match(_Strict):
-    """Conditions of a route; all given conditions must hold. Empty matches every lead."""
-
-    country: tuple[CountryCode, ...] | None = None
+class Segment(_Strict):
+    id: Name
+    when: Condition
 
 
 class TeamTarget(_Strict):
     team: Name
+    strategy: Strategy | None = Field(default=None, description="overrides the team's strategy")
+    skills: tuple[Skill, ...] = Field(default=(), description="every candidate must have all of these")
+    skills_from: str | None = Field(default=None, description="a lead field whose value is a required skill")
+
+    @field_validator("skills_from")
+    @classmethod
+    def _field(cls, path: str | None) -> str | None:
+        return None if path is None else check_field_path(path)
+
+
+class RepTarget(_Strict):
+    rep: Name
+
+
+class OwnerTarget(_Strict):
+    """The named account's owner; if the owner rep cannot take it, the owner's team."""
+
+    owner: Literal[True]
 
 
 class QueueTarget(_Strict):
     queue: Name
 
 
+def _target_kind(data: Any) -> str | None:
+    if isinstance(data, dict):
+        for key in ("team", "rep", "owner", "queue"):
+            if key in data:
+                return key
+        return None
+    kinds: dict[type, str] = {
+        TeamTarget: "team",
+        RepTarget: "rep",
+        OwnerTarget: "owner",
+        QueueTarget: "queue",
+    }
+    return kinds.get(type(data))
+
+
+Target = Annotated[
+    Annotated[TeamTarget, Tag("team")]
+    | Annotated[RepTarget, Tag("rep")]
+    | Annotated[OwnerTarget, Tag("owner")]
+    | Annotated[QueueTarget, Tag("queue")],
+    Discriminator(
+        _target_kind,
+        custom_error_type="target",
+        custom_error_message="assign needs one of: team, rep, owner, queue",
+    ),
+]
+
+
 class Route(_Strict):
     id: Name
-    when: Match = Field(default_factory=Match)
-    assign: TeamTarget | QueueTarget
+    when: Condition = Field(default_factory=Condition)
+    assign: Target
+    fallback: Target | None = None
 
 
 class Rulebook(_Strict):
     # `version: 3` in YAML is an int; a version is a label, so accept it.
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True, populate_by_name=True)
 
     version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     timezone: str = "UTC"
     default_queue: Name = "unrouted"
     reps: tuple[Rep, ...]
     teams: tuple[Team, ...]
+    territories: tuple[Territory, ...] = ()
+    segments: tuple[Segment, ...] = ()
+    named_accounts: tuple[NamedAccount, ...] = ()
     routes: tuple[Route, ...] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        CalendarSpec(timezone=name)
+        return name
 
     @model_validator(mode="after")
     def _check_references(self) -> Rulebook:
-        problems: list[str] = []
-        problems += _duplicates("reps", (r.id for r in self.reps))
-        problems += _duplicates("teams", (t.id for t in self.teams))
-        problems += _duplicates("routes", (r.id for r in self.routes))
-        rep_ids = {r.id for r in self.reps}
-        team_ids = {t.id for t in self.teams}
-        for i, rep in enumerate(self.reps):
-            for j, team_id in enumerate(rep.teams):
-                if team_id not in team_ids:
-                    problems.append(f"reps[{i}].teams[{j}]: unknown team {team_id!r}")
-        for i, team in enumerate(self.teams):
-            for j, member in enumerate(team.members or ()):
-                if member not in rep_ids:
-                    problems.append(f"teams[{i}].members[{j}]: unknown rep {member!r}")
-        for i, route in enumerate(self.routes):
-            if isinstance(route.assign, TeamTarget) and route.assign.team not in team_ids:
-                problems.append(f"routes[{i}].assign.team: unknown team {route.assign.team!r}")
+        problems = list(_reference_problems(self))
         if problems:
             raise _ReferenceProblems(problems)
         return self
@@ -119,25 +190,91 @@ class Rulebook(_Strict):
         raise KeyError(rep_id)
 
     def team_of(self, rep_id: str) -> str | None:
-        """The first team a rep belongs to (for metric labels of rep-level events)."""
+        """The first team a rep belongs to (its label on rep-level metrics and events)."""
         for team in self.teams:
             if rep_id in self.members(team.id):
                 return team.id
         return None
 
 
-def _duplicates(field: str, ids: Iterable[str]) -> list[str]:
+def _duplicates(field: str, ids: Iterable[str]) -> Iterator[str]:
     seen: set[str] = set()
-    problems = []
     for i, value in enumerate(ids):
         if value in seen:
-            problems.append(f"{field}[{i}].id: duplicate id {value!r}")
+            yield f"{field}[{i}].id: duplicate id {value!r}"
         seen.add(value)
-    return problems
+
+
+def _conditions(book: Rulebook) -> Iterator[tuple[str, Condition]]:
+    def walk(path: str, cond: Condition) -> Iterator[tuple[str, Condition]]:
+        yield path, cond
+        for key, parts in (("all", cond.all_), ("any", cond.any_)):
+            for j, part in enumerate(parts or ()):
+                yield from walk(f"{path}.{key}[{j}]", part)
+        if cond.not_ is not None:
+            yield from walk(f"{path}.not", cond.not_)
+
+    for i, segment in enumerate(book.segments):
+        yield from walk(f"segments[{i}].when", segment.when)
+    for i, route in enumerate(book.routes):
+        yield from walk(f"routes[{i}].when", route.when)
+
+
+def _reference_problems(book: Rulebook) -> Iterator[str]:  # noqa: C901 - one check per reference kind
+    yield from _duplicates("reps", (r.id for r in book.reps))
+    yield from _duplicates("teams", (t.id for t in book.teams))
+    yield from _duplicates("territories", (t.id for t in book.territories))
+    yield from _duplicates("segments", (s.id for s in book.segments))
+    yield from _duplicates("named_accounts", (a.id for a in book.named_accounts))
+    yield from _duplicates("routes", (r.id for r in book.routes))
+    reps = {r.id for r in book.reps}
+    teams = {t.id for t in book.teams}
+    territories = {t.id for t in book.territories}
+    segments = {s.id for s in book.segments}
+    for i, rep in enumerate(book.reps):
+        for j, team_id in enumerate(rep.teams):
+            if team_id not in teams:
+                yield f"reps[{i}].teams[{j}]: unknown team {team_id!r}"
+    for i, team in enumerate(book.teams):
+        for j, member in enumerate(team.members or ()):
+            if member not in reps:
+                yield f"teams[{i}].members[{j}]: unknown rep {member!r}"
+        if team.id in teams and not book.members(team.id):
+            yield f"teams[{i}]: team {team.id!r} has no members (no rep lists it, no members given)"
+    try:
+        expand_unions(book.territories)
+    except ValueError as exc:
+        yield f"territories: {exc}"
+    for path, cond in _conditions(book):
+        for name in cond.territory or ():
+            if name not in territories:
+                yield f"{path}.territory: unknown territory {name!r}"
+        for name in cond.segment or ():
+            if name not in segments:
+                yield f"{path}.segment: unknown segment {name!r}"
+    for i, account in enumerate(book.named_accounts):
+        if account.owner.rep is not None and account.owner.rep not in reps:
+            yield f"named_accounts[{i}].owner.rep: unknown rep {account.owner.rep!r}"
+        if account.owner.team is not None and account.owner.team not in teams:
+            yield f"named_accounts[{i}].owner.team: unknown team {account.owner.team!r}"
+    for i, route in enumerate(book.routes):
+        for key, target in (("assign", route.assign), ("fallback", route.fallback)):
+            if isinstance(target, TeamTarget) and target.team not in teams:
+                yield f"routes[{i}].{key}.team: unknown team {target.team!r}"
+            if isinstance(target, RepTarget) and target.rep not in reps:
+                yield f"routes[{i}].{key}.rep: unknown rep {target.rep!r}"
+
+
+class _ReferenceProblems(ValueError):
+    """Cross-references that do not resolve; each problem already carries its path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
 
 
 class RulebookError(ValueError):
-    """A rulebook that does not load; `problems` are `path: message` strings."""
+    """A rulebook that does not load; `problems` are `path (line N): message` strings."""
 
     def __init__(self, source: str, problems: Sequence[str]) -> None:
         self.source = source
@@ -150,12 +287,49 @@ def _path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("TeamTarget", "QueueTarget"):
-            # Union branches are noise in a path a person reads.
-            continue
+        elif part in ("team", "rep", "owner", "queue") and out.endswith(("assign", "fallback")):
+            continue  # the union's tag, not a key the author wrote
         else:
             out += f".{part}" if out else str(part)
     return out or "(root)"
+
+
+def _lines(text: str) -> dict[str, int]:
+    """Path (as `_path` writes it) -> 1-based line of that node in the YAML text."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    out: dict[str, int] = {}
+
+    def walk(node: yaml.Node, path: str) -> None:
+        out.setdefault(path or "(root)", node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = str(key.value)
+                child = f"{path}.{name}" if path else name
+                out[child] = key.start_mark.line + 1
+                walk(value, child)
+                out[child] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, f"{path}[{i}]")
+
+    if root is not None:
+        walk(root, "")
+    return out
+
+
+def _with_line(problem: str, lines: dict[str, int]) -> str:
+    path, sep, message = problem.partition(": ")
+    if not sep:
+        return problem
+    probe = path
+    while probe:
+        if probe in lines:
+            return f"{path} (line {lines[probe]}): {message}"
+        probe = probe.rsplit(".", 1)[0] if "." in probe else probe.rsplit("[", 1)[0] if "[" in probe else ""
+    return problem
 
 
 def parse_rulebook(text: str, source: str = "<rulebook>") -> Rulebook:
@@ -177,4 +351,5 @@ def parse_rulebook(text: str, source: str = "<rulebook>") -> Rulebook:
                 continue
             msg = err["msg"].removeprefix("Value error, ")
             problems.append(f"{_path(tuple(err['loc']))}: {msg}")
-        raise RulebookError(source, problems) from None
+        lines = _lines(text)
+        raise RulebookError(source, [_with_line(p, lines) for p in problems]) from None

@@ -13,23 +13,27 @@ from redis.asyncio import Redis
 from monitors.timers import RedisTimers
 from router.assignments import AssignmentStore, CommitResult
 from router.redis_keys import RedisKeys
-from rules.decide import Assignment, Queued, decide
+from rules.compiled import compile_rulebook
+from rules.decide import Assignment, Queued, Trace, decide
 from rules.events import Lead
 from rules.rulebook import parse_rulebook
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-BOOK = parse_rulebook(
-    """
+BOOK = compile_rulebook(
+    parse_rulebook(
+        """
 version: t1
 reps:
   - {id: a, teams: [t], capacity: 2}
-  - {id: b, teams: [t], capacity: 2}
+  - {id: b, teams: [t], capacity: 2, daily_cap: 1}
 teams: [{id: t}]
 routes: [{id: all, assign: {team: t}}]
 """
+    )
 )
+TRACE = Trace((), (), None, ())
 
 
 @pytest_asyncio.fixture
@@ -39,18 +43,19 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-def assignment(rep: str, before: int, after: int) -> Assignment:
-    return Assignment(rep, "t", "all", before, after, NOW, ())
+def assignment(rep: str, version: int, cursor_after: int, daily_cap: int | None = None) -> Assignment:
+    return Assignment(rep, "t", "all", "round_robin", "t", version, cursor_after, None, 2, daily_cap,
+                      "2026-11-23", NOW, TRACE)  # fmt: skip
 
 
 async def commit(
     store: AssignmentStore, lead: str, decision: Assignment | Queued, due_ms: int = 5_000
 ) -> CommitResult:
-    return await store.commit(lead, decision, b"{}", attempt=1, assigned_ms=1_000, due_ms=due_ms, capacity=2)
+    return await store.commit(lead, decision, b"{}", attempt=1, assigned_ms=1_000, due_ms=due_ms)
 
 
 async def test_assignment_is_recorded_once(redis: Redis, redis_prefix: str) -> None:
-    """A replayed lead keeps its first decision; the cursor and open count move once."""
+    """A replayed lead keeps its first decision; the pool state and open count move once."""
     keys = RedisKeys(redis_prefix)
     store = AssignmentStore(redis, keys, 3600)
     assert (await commit(store, "L1", assignment("a", 0, 1))).status == "ok"
@@ -58,47 +63,62 @@ async def test_assignment_is_recorded_once(redis: Redis, redis_prefix: str) -> N
     assert again.status == "exists"
     assert again.existing is not None
     assert not again.existing.published
-    existing, state = await store.read("L1", ["t"])
+    existing, state = await store.read("L1", BOOK, NOW)
     assert existing is not None
     assert state.cursors == {"t": 1}
+    assert state.versions == {"t": 1}
     assert state.open_leads == {"a": 1}
+    assert state.assigned_today == {"a": 1, "b": 0}
+    assert state.last_assigned_ms == {"a": 1_000}
     assert await redis.zscore(keys.due, "L1") == 5_000
     await store.mark_published(["L1"])
-    existing, _ = await store.read("L1", ["t"])
+    existing, _ = await store.read("L1", BOOK, NOW)
     assert existing is not None
     assert existing.published
 
 
 async def test_stale_state_conflicts(redis: Redis, redis_prefix: str) -> None:
-    """A decision made on a cursor another router already moved is refused."""
+    """A decision made on a pool version another router already moved is refused."""
     store = AssignmentStore(redis, RedisKeys(redis_prefix), 3600)
     assert (await commit(store, "L1", assignment("a", 0, 1))).status == "ok"
     stale = await commit(store, "L2", assignment("a", 0, 1))
     assert stale.status == "conflict"
-    assert stale.conflict == "cursor"
-    _, state = await store.read("L2", ["t"])
-    assert (await commit(store, "L2", assignment("b", state.cursors["t"], 0))).status == "ok"
+    assert stale.conflict == "version"
+    _, state = await store.read("L2", BOOK, NOW)
+    assert (await commit(store, "L2", assignment("b", state.versions["t"], 0))).status == "ok"
 
 
-async def test_capacity_is_enforced_atomically(redis: Redis, redis_prefix: str) -> None:
+async def test_daily_cap_is_enforced_atomically(redis: Redis, redis_prefix: str) -> None:
+    """The commit refuses a rep who reached the daily cap, whatever the decision read."""
+    store = AssignmentStore(redis, RedisKeys(redis_prefix), 3600)
+    assert (await commit(store, "L1", assignment("b", 0, 0, daily_cap=1))).status == "ok"
+    over = await commit(store, "L2", assignment("b", 1, 0, daily_cap=1))
+    assert over.status == "conflict"
+    assert over.conflict == "daily_cap"
+
+
+async def test_capacity_is_enforced_under_concurrency(redis: Redis, redis_prefix: str) -> None:
     """Many routers racing for one team never push a rep past capacity."""
     store = AssignmentStore(redis, RedisKeys(redis_prefix), 3600)
+    book = compile_rulebook(
+        parse_rulebook(
+            "version: t2\nreps: [{id: a, teams: [t], capacity: 2}, {id: b, teams: [t], capacity: 2}]\n"
+            "teams: [{id: t}]\nroutes: [{id: all, assign: {team: t}}]\n"
+        )
+    )
 
     async def route(lead: str) -> str:
         for _ in range(50):
-            _, state = await store.read(lead, ["t"])
-            decision = decide(Lead(id=lead), BOOK, state, NOW)
-            result = await store.commit(
-                lead, decision, b"{}", attempt=1, assigned_ms=1, due_ms=2,
-                capacity=2 if isinstance(decision, Assignment) else 0,
-            )  # fmt: skip
+            _, state = await store.read(lead, book, NOW)
+            decision = decide(Lead(id=lead), book, state, NOW)
+            result = await store.commit(lead, decision, b"{}", attempt=1, assigned_ms=1, due_ms=2)
             if result.status != "conflict":
                 return decision.rep_id if isinstance(decision, Assignment) else "queued"
         raise AssertionError("no progress")
 
     results = await asyncio.gather(*(route(f"L{i}") for i in range(10)))
     assert sorted(results) == ["a", "a", "b", "b"] + ["queued"] * 6
-    _, state = await store.read("x", ["t"])
+    _, state = await store.read("x", book, NOW)
     assert state.open_leads == {"a": 2, "b": 2}
 
 
@@ -153,7 +173,7 @@ async def test_two_sweepers_never_claim_the_same_timer(redis: Redis, redis_prefi
     store = AssignmentStore(redis, keys, 3600)
     for i in range(400):
         await store.commit(
-            f"L{i}", Queued("q", "r", "x", NOW, ()), b"{}", attempt=1, assigned_ms=1, due_ms=1, capacity=0
+            f"L{i}", Queued("q", "r", "x", NOW, TRACE), b"{}", attempt=1, assigned_ms=1, due_ms=1
         )
         await redis.hset(keys.lead(f"L{i}"), mapping={"status": "assigned", "rep": "a", "team": "t"})
         await redis.zadd(keys.due, {f"L{i}": 1_000 + i})

@@ -1,0 +1,82 @@
+"""The events a routing decision publishes: the assignment (or queueing) and its trace."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rules.decide import Assignment, Decision, Trace
+from rules.events import (
+    CandidateVerdict,
+    LeadAssigned,
+    LeadEvent,
+    LeadQueued,
+    RouteStep,
+    RoutingDecision,
+    derived_event_id,
+)
+
+
+def assignment_event(
+    event: LeadEvent, decision: Decision, version: str, now: datetime, due: datetime, attempt: int = 1
+) -> LeadAssigned | LeadQueued:
+    lead_id = event.lead.id
+    summary = decision.trace.summary()
+    if isinstance(decision, Assignment):
+        return LeadAssigned(
+            event_id=derived_event_id(lead_id, attempt, "lead.assigned"),
+            lead_id=lead_id,
+            rep_id=decision.rep_id,
+            team=decision.team,
+            route=decision.route,
+            rulebook_version=version,
+            assigned_at=now,
+            first_touch_due_at=due,
+            attempt=attempt,
+            lead_created_at=event.occurred_at,
+            explanation=summary,
+        )
+    return LeadQueued(
+        event_id=derived_event_id(lead_id, attempt, "lead.queued"),
+        lead_id=lead_id,
+        queue=decision.queue,
+        route=decision.route,
+        rulebook_version=version,
+        queued_at=now,
+        reason=decision.reason,
+        attempt=attempt,
+        explanation=summary,
+    )
+
+
+def _steps(trace: Trace) -> list[RouteStep]:
+    return [
+        RouteStep(
+            route=s.route,
+            matched=s.matched,
+            reason=s.reason,
+            outcome=s.outcome,
+            candidates=[CandidateVerdict(rep_id=r, verdict=v) for r, v in s.candidates],
+        )
+        for s in trace.steps
+    ]
+
+
+def decision_event(lead_id: str, decision: Decision, version: str, attempt: int = 1) -> RoutingDecision:
+    trace = decision.trace
+    assigned = isinstance(decision, Assignment)
+    return RoutingDecision(
+        event_id=derived_event_id(lead_id, attempt, "routing.decision"),
+        lead_id=lead_id,
+        attempt=attempt,
+        decided_at=decision.decided_at,
+        rulebook_version=version,
+        outcome="assigned" if assigned else "queued",
+        rep_id=decision.rep_id if isinstance(decision, Assignment) else None,
+        team=decision.team if isinstance(decision, Assignment) else None,
+        route=decision.route,
+        queue=None if isinstance(decision, Assignment) else decision.queue,
+        territories=list(trace.territories),
+        segments=list(trace.segments),
+        named_account=trace.named_account,
+        steps=_steps(trace),
+    )
