@@ -39,6 +39,10 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _raw(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
 def _counts(raw: dict[Any, Any]) -> dict[str, int]:
     return {_text(k): int(v) for k, v in raw.items()}
 
@@ -104,6 +108,7 @@ class AssignmentStore:
         decision: Decision,
         event: bytes,
         *,
+        trace: bytes = b"",
         attempt: int,
         assigned_ms: int,
         due_ms: int,
@@ -119,13 +124,13 @@ class AssignmentStore:
                 "" if a.pool_version is None else a.pool_version,
                 "" if a.cursor_after is None else a.cursor_after,
                 a.capacity, "" if a.daily_cap is None else a.daily_cap,
-                self._retention, lead_id, DAILY_TTL_SECONDS, *weights,
+                self._retention, lead_id, DAILY_TTL_SECONDS, trace, *weights,
             ]  # fmt: skip
         else:
             q = decision
             keys = [k.lead(lead_id), k.pool("(none)"), k.open, k.due, k.last_assigned, k.daily("(none)")]
             args = ["queued", "", q.queue, q.route, attempt, assigned_ms, due_ms, event,
-                    "", "", 0, "", self._retention, lead_id, DAILY_TTL_SECONDS]  # fmt: skip
+                    "", "", 0, "", self._retention, lead_id, DAILY_TTL_SECONDS, trace]  # fmt: skip
         with self._timed("assign"):
             result = await self._assign(keys=keys, args=args)
         kind = result[0].decode()
@@ -134,6 +139,12 @@ class AssignmentStore:
         if kind == "conflict":
             return CommitResult("conflict", conflict=result[1].decode())
         return CommitResult("ok")
+
+    async def trace(self, lead_id: str) -> tuple[bytes | None, bytes | None]:
+        """The published assignment event and the full decision trace of a lead."""
+        with self._timed("read_trace"):
+            event, trace = await self._redis.hmget(self._keys.lead(lead_id), ["event", "trace"])
+        return _raw(event), _raw(trace)
 
     async def mark_published(self, lead_ids: Iterable[str]) -> None:
         with self._timed("mark_published"):

@@ -75,15 +75,16 @@ class RoutingProcessor:
                 due = first_touch_due(now, self._sla)
                 output = assignment_event(event, decision, self._book.version, now, due)
                 payload = encode(output)
+                trace = encode(decision_event(lead_id, decision, self._book.version))
                 result = await self._store.commit(
-                    lead_id, decision, payload, attempt=1, assigned_ms=epoch_ms(now), due_ms=epoch_ms(due)
-                )
+                    lead_id, decision, payload, trace=trace, attempt=1,
+                    assigned_ms=epoch_ms(now), due_ms=epoch_ms(due),
+                )  # fmt: skip
                 if result.status == "conflict":
                     continue
                 if result.status == "ok":
                     await out.send(self._out_topic, record.key, payload)
-                    trace = decision_event(lead_id, decision, self._book.version)
-                    await out.send(self._trace_topic, record.key, encode(trace))
+                    await out.send(self._trace_topic, record.key, trace)
                     self._published.append(lead_id)
                     self._in_batch.add(lead_id)
                     self._observe(event, decision, now)
