@@ -115,6 +115,18 @@ class Metrics:
             ["role", "rulebook_version"],
             registry=registry,
         )
+        self.rep_status_changes = Counter(
+            p + "rep_status_changes_total",
+            "Rep status events from the reps topic: the status applied, or stale (an older event).",
+            ["status"],
+            registry=registry,
+        )
+        self.rulebook_reloads = Counter(
+            p + "rulebook_reloads_total",
+            "Rulebook reloads after a file change or SIGHUP: ok, or rejected (invalid; the old one serves).",
+            ["result"],
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             p + "consumer_lag_records",
             "Records in a partition not yet processed (end offset minus position).",

@@ -41,7 +41,7 @@ class Sweeper:
         watermarks: Watermarks,
         partitions: Callable[[], dict[str, int] | None],
         producer: AIOKafkaProducer,
-        rulebook: Rulebook,
+        rulebook: Callable[[], Rulebook],
         metrics: Metrics,
     ) -> None:
         self._sla = settings.sla
@@ -133,9 +133,10 @@ class Sweeper:
         return fut
 
     async def _refresh_gauges(self) -> None:
-        by_team: dict[str, int] = {t.id: 0 for t in self._rulebook.teams}
+        book = self._rulebook()
+        by_team: dict[str, int] = {t.id: 0 for t in book.teams}
         for rep, count in (await self._timers.open_by_rep()).items():
-            team = self._rulebook.team_of(rep)
+            team = book.team_of(rep)
             if team is not None:
                 by_team[team] = by_team.get(team, 0) + max(0, count)
         for team, count in by_team.items():

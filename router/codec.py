@@ -13,7 +13,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from router.errors import InvalidEvent
-from rules.events import ActivityEvent, AssignmentRef, LeadEvent
+from rules.events import ActivityEvent, AssignmentRef, LeadEvent, RepStatusEvent
 
 MAX_EVENT_BYTES = 512 * 1024
 
@@ -102,6 +102,15 @@ def decode_assignment(key: bytes | None, value: bytes | None) -> AssignmentRef:
     _check_type(data, _ASSIGNMENT_TYPES)
     event = _validate(AssignmentRef, data)
     _check_key(key, event.lead_id)
+    return event
+
+
+def decode_rep_status(key: bytes | None, value: bytes | None) -> RepStatusEvent:
+    data = _load_object(value)
+    _check_type(data, {"rep.status"})
+    event = _validate(RepStatusEvent, data)
+    if key is not None and key != b"" and key != event.rep_id.encode("utf-8"):
+        raise InvalidEvent("bad_key", "Kafka key differs from the rep id")
     return event
 
 

@@ -9,6 +9,7 @@
     {p}:last            hash  rep -> epoch ms of the rep's last assignment (least loaded)
     {p}:daily:{day}     hash  rep -> assignments on that local day (daily caps); expires
     {p}:status          hash  rep -> live status from the reps topic
+    {p}:status_at       hash  rep -> occurred_at (ms) of the status applied (newest wins)
     {p}:sla:due         zset  lead -> first-touch deadline (epoch ms)
     {p}:sla:inflight    zset  lead -> claim lease expiry (epoch ms)
     {p}:pending:{lead}  hash  rep -> earliest touch seen before the assignment (ms)
@@ -46,6 +47,10 @@ class RedisKeys:
     @property
     def status(self) -> str:
         return f"{self.prefix}:status"
+
+    @property
+    def status_at(self) -> str:
+        return f"{self.prefix}:status_at"
 
     @property
     def open(self) -> str:

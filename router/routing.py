@@ -18,6 +18,7 @@ from router.consume import Outbox, Record
 from router.errors import TransientError
 from router.logs import log
 from router.outputs import assignment_event, decision_event
+from router.rep_status import RepStatusUpdater
 from router.settings import Settings
 from rules.compiled import CompiledRulebook
 from rules.decide import Assignment, Decision, decide
@@ -39,12 +40,14 @@ class RoutingProcessor:
     def __init__(
         self,
         settings: Settings,
-        book: CompiledRulebook,
+        rules: Callable[[], CompiledRulebook],
         store: AssignmentStore,
         metrics: Metrics,
         clock: Callable[[], datetime],
+        reps: RepStatusUpdater | None = None,
     ) -> None:
-        self._book = book
+        self._rules = rules
+        self._reps = reps
         self._store = store
         self._metrics = metrics
         self._clock = clock
@@ -53,6 +56,7 @@ class RoutingProcessor:
         self._out_topic = topics.name(topics.assignments)
         self._trace_topic = topics.name(topics.routing_decisions)
         self._in_topic = topics.leads  # the base name: a closed label set
+        self._reps_topic = topics.name(topics.reps)
         # Leads published in the current batch: Redis marks them published only
         # after the broker acknowledges the batch, so a copy of a lead's event in
         # the same batch must be recognised here.
@@ -64,18 +68,23 @@ class RoutingProcessor:
         self._in_batch = set()
 
     async def process(self, record: Record, out: Outbox) -> None:
+        if record.topic == self._reps_topic:
+            if self._reps is not None:
+                await self._reps.apply(record)
+            return
         event = decode_lead_event(record.key, record.value)
         self._metrics.leads_received.labels(event.type).inc()
         lead_id = event.lead.id
+        book = self._rules()  # one rulebook for the whole decision, even across a reload
         for _ in range(MAX_CAS_ATTEMPTS):
             now = self._clock()
-            existing, state = await self._store.read(lead_id, self._book, now)
+            existing, state = await self._store.read(lead_id, book, now)
             if existing is None:
-                decision = decide(event.lead, self._book, state, now)
+                decision = decide(event.lead, book, state, now)
                 due = first_touch_due(now, self._sla)
-                output = assignment_event(event, decision, self._book.version, now, due)
+                output = assignment_event(event, decision, book.version, now, due)
                 payload = encode(output)
-                trace = encode(decision_event(lead_id, decision, self._book.version))
+                trace = encode(decision_event(lead_id, decision, book.version))
                 result = await self._store.commit(
                     lead_id, decision, payload, trace=trace, attempt=1,
                     assigned_ms=epoch_ms(now), due_ms=epoch_ms(due),

@@ -39,6 +39,7 @@ class TopicSettings(_Section):
     prefix: str = ""
     leads: str = "leads"
     activities: str = "activities"
+    reps: str = "reps"
     assignments: str = "assignments"
     sla_events: str = "sla-events"
     routing_decisions: str = "routing-decisions"
@@ -53,9 +54,16 @@ class TopicSettings(_Section):
 
     def all_topics(self) -> dict[str, int]:
         """Every topic the workers use, with its partition count."""
-        names = [self.leads, self.activities, self.assignments, self.sla_events, self.routing_decisions]
+        names = [
+            self.leads,
+            self.activities,
+            self.reps,
+            self.assignments,
+            self.sla_events,
+            self.routing_decisions,
+        ]
         out = {self.name(n): self.partitions for n in names}
-        for n in (self.leads, self.activities, self.assignments):
+        for n in (self.leads, self.activities, self.reps, self.assignments):
             out[self.dlq(self.name(n))] = 1
         return out
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer
@@ -31,10 +31,10 @@ from router.consume import ConsumeLoop, Processor
 from router.kafka import make_consumer, make_producer
 from router.logs import log
 from router.redis_keys import RedisKeys
+from router.rep_status import RepStatusUpdater
 from router.routing import RoutingProcessor
+from router.rulebook_source import RulebookSource
 from router.settings import Settings
-from rules.compiled import compile_rulebook
-from rules.rulebook import Rulebook, parse_rulebook
 
 Role = Literal["router", "monitor", "all"]
 logger = logging.getLogger("leadrouter.worker")
@@ -43,10 +43,6 @@ logger = logging.getLogger("leadrouter.worker")
 STALL_SECONDS = 30.0
 # How often readiness pings Redis; an idle router would otherwise not notice it is gone.
 REDIS_PROBE_SECONDS = 1.0
-
-
-def load_rulebook(path: Path) -> Rulebook:
-    return parse_rulebook(path.read_text(encoding="utf-8"), str(path))
 
 
 def make_redis(settings: Settings) -> Redis:
@@ -65,9 +61,8 @@ class Worker:
         self.settings = settings
         self.role = role
         self.registry = registry
-        self.rulebook = load_rulebook(settings.rulebook)
         self.metrics = Metrics(registry)
-        self.metrics.worker_info.labels(role, self.rulebook.version).set(1)
+        self.rules = RulebookSource(settings.rulebook, self.metrics, role)
         self.keys = RedisKeys(settings.redis.prefix)
         self.redis = make_redis(settings)
         self.producer = make_producer(settings.kafka)
@@ -90,10 +85,13 @@ class Worker:
 
     def _build_router(self) -> None:
         topics = self.settings.topics
-        consumer = make_consumer(self.settings.kafka, "router", topics.name(topics.leads))
+        consumer = make_consumer(
+            self.settings.kafka, "router", topics.name(topics.leads), topics.name(topics.reps)
+        )
         store = AssignmentStore(self.redis, self.keys, self.settings.redis.retention_seconds, self.metrics)
+        reps = RepStatusUpdater(self.redis, self.keys, lambda: self.rules.compiled, self.metrics)
         processor = RoutingProcessor(
-            self.settings, compile_rulebook(self.rulebook), store, self.metrics, _utcnow
+            self.settings, lambda: self.rules.compiled, store, self.metrics, _utcnow, reps
         )
         self.loops.append(self._loop("router", consumer, processor))
 
@@ -112,7 +110,15 @@ class Worker:
             return counts if all(counts.values()) else None
 
         self.sweepers.append(
-            Sweeper(self.settings, timers, watermarks, partitions, self.producer, self.rulebook, self.metrics)
+            Sweeper(
+                self.settings,
+                timers,
+                watermarks,
+                partitions,
+                self.producer,
+                lambda: self.rules.book,
+                self.metrics,
+            )
         )
 
     async def probe_redis(self, stop: asyncio.Event) -> None:
@@ -147,10 +153,11 @@ class Worker:
                 on_http_port.set_result(port)
             for consumer in self.consumers:
                 await consumer.start()
-            log(logger, "worker.started", role=self.role, rulebook=self.rulebook.version, metrics_port=port)
+            log(logger, "worker.started", role=self.role, rulebook=self.rules.version, metrics_port=port)
             tasks = [asyncio.create_task(loop.run(stop), name=loop.name) for loop in self.loops]
             tasks += [asyncio.create_task(s.run(stop), name="sweeper") for s in self.sweepers]
             tasks.append(asyncio.create_task(self.probe_redis(stop), name="redis-probe"))
+            tasks.append(asyncio.create_task(self.rules.watch(stop, self._reload_signal()), name="rulebook"))
             await _until_stop_or_failure(tasks, stop)
         finally:
             stop.set()
@@ -163,6 +170,13 @@ class Worker:
             if runner is not None:
                 await runner.cleanup()
             log(logger, "worker.stopped", role=self.role)
+
+    def _reload_signal(self) -> asyncio.Event:
+        """An event set by SIGHUP (where signals can be handled), to reload at once."""
+        wake = asyncio.Event()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, wake.set)
+        return wake
 
 
 def _utcnow() -> datetime:

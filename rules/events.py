@@ -94,6 +94,16 @@ class ActivityEvent(InboundModel):
     direction: Direction = "outbound"
 
 
+class RepStatusEvent(InboundModel):
+    """Topic `reps`, key = rep id: a rep's availability changed (applies at once)."""
+
+    event_id: Id
+    type: Literal["rep.status"]
+    occurred_at: AwareDatetime
+    rep_id: Id
+    status: Literal["available", "away", "offline"]
+
+
 class LeadAssigned(OutboundModel):
     """Topic `assignments`, key = lead id."""
 
@@ -209,6 +219,7 @@ SlaEvent = Annotated[SlaMet | SlaBreached, Field(discriminator="type")]
 SCHEMAS: dict[str, type[BaseModel]] = {
     "lead-event": LeadEvent,
     "activity-event": ActivityEvent,
+    "rep-status-event": RepStatusEvent,
     "lead-assigned": LeadAssigned,
     "lead-queued": LeadQueued,
     "sla-met": SlaMet,
