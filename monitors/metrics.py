@@ -121,6 +121,32 @@ class Metrics:
             ["status"],
             registry=registry,
         )
+        self.outbox_depth = Gauge(
+            p + "outbox_depth",
+            "Records waiting in the Redis outbox to be published.",
+            registry=registry,
+        )
+        self.outbox_published = Counter(
+            p + "outbox_published_total",
+            "Records published from the Redis outbox.",
+            registry=registry,
+        )
+        self.leads_waiting = Gauge(
+            p + "leads_waiting",
+            "Leads queued because nobody could take them, waiting to be assigned first in, first out.",
+            registry=registry,
+        )
+        self.oldest_waiting = Gauge(
+            p + "oldest_waiting_lead_age_seconds",
+            "How long the oldest lead on the retry queue has waited (0 when none).",
+            registry=registry,
+        )
+        self.leads_dequeued = Counter(
+            p + "leads_dequeued_total",
+            "Queued leads assigned once someone could take them.",
+            ["team", "route"],
+            registry=registry,
+        )
         self.rulebook_reloads = Counter(
             p + "rulebook_reloads_total",
             "Rulebook reloads after a file change or SIGHUP: ok, or rejected (invalid; the old one serves).",

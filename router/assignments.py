@@ -14,7 +14,7 @@ from monitors.metrics import Metrics
 from monitors.timing import RedisTimer
 from router.redis_keys import RedisKeys
 from rules.compiled import CompiledRulebook
-from rules.decide import Assignment, Decision
+from rules.decide import Assignment, Decision, Queued
 from rules.selection import RepState
 
 _ASSIGN = resources.files("router").joinpath("lua/assign.lua").read_text()
@@ -30,7 +30,7 @@ class Existing:
 
 @dataclass(frozen=True, slots=True)
 class CommitResult:
-    status: Literal["ok", "exists", "conflict"]
+    status: Literal["ok", "exists", "conflict", "gone", "still_queued"]
     existing: Existing | None = None
     conflict: str | None = None
 
@@ -55,12 +55,18 @@ def _pool_state(raw: dict[Any, Any]) -> tuple[int, int | None, dict[str, int]]:
 
 class AssignmentStore:
     def __init__(
-        self, redis: Redis, keys: RedisKeys, retention_seconds: int, metrics: Metrics | None = None
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        retention_seconds: int,
+        metrics: Metrics | None = None,
+        outbox_topics: tuple[str, str] = ("assignments", "routing-decisions"),
     ) -> None:
         self._timed = RedisTimer(metrics)
         self._redis = redis
         self._keys = keys
         self._retention = retention_seconds
+        self._outbox_topics = outbox_topics
         self._assign = redis.register_script(_ASSIGN)
 
     async def read(
@@ -112,8 +118,17 @@ class AssignmentStore:
         attempt: int,
         assigned_ms: int,
         due_ms: int,
+        lead_event: bytes = b"",
+        requeue: bool = False,
     ) -> CommitResult:
+        """Record a decision. `requeue` assigns a lead waiting on the retry queue and
+        hands its events to the outbox; otherwise the caller publishes them."""
         k = self._keys
+        tail: list[str | int | bytes] = [
+            trace, "requeue" if requeue else "new",
+            "1" if isinstance(decision, Queued) and decision.retry else "0",
+            lead_event, *self._outbox_topics,
+        ]  # fmt: skip
         if isinstance(decision, Assignment):
             a = decision
             pool_key = k.pool(a.pool) if a.pool is not None else k.pool("(none)")
@@ -124,13 +139,14 @@ class AssignmentStore:
                 "" if a.pool_version is None else a.pool_version,
                 "" if a.cursor_after is None else a.cursor_after,
                 a.capacity, "" if a.daily_cap is None else a.daily_cap,
-                self._retention, lead_id, DAILY_TTL_SECONDS, trace, *weights,
+                self._retention, lead_id, DAILY_TTL_SECONDS, *tail, *weights,
             ]  # fmt: skip
         else:
             q = decision
             keys = [k.lead(lead_id), k.pool("(none)"), k.open, k.due, k.last_assigned, k.daily("(none)")]
             args = ["queued", "", q.queue, q.route, attempt, assigned_ms, due_ms, event,
-                    "", "", 0, "", self._retention, lead_id, DAILY_TTL_SECONDS, trace]  # fmt: skip
+                    "", "", 0, "", self._retention, lead_id, DAILY_TTL_SECONDS, *tail]  # fmt: skip
+        keys += [k.retry, k.outbox]
         with self._timed("assign"):
             result = await self._assign(keys=keys, args=args)
         kind = result[0].decode()
@@ -138,7 +154,31 @@ class AssignmentStore:
             return CommitResult("exists", Existing(result[1], result[2] == b"1"))
         if kind == "conflict":
             return CommitResult("conflict", conflict=result[1].decode())
+        if kind in ("gone", "still_queued"):
+            return CommitResult(kind)
         return CommitResult("ok")
+
+    async def waiting(self, limit: int) -> tuple[list[tuple[str, bytes | None]], int | None]:
+        """The oldest leads on the retry queue with their lead events (first in, first
+        out), and when the oldest was queued (epoch ms)."""
+        with self._timed("retry_queue"):
+            raw_ids: list[tuple[bytes, float]] = await self._redis.zrange(  # type: ignore[assignment]
+                self._keys.retry, 0, limit - 1, withscores=True
+            )
+            ids = [_text(i) for i, _ in raw_ids]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for lead_id in ids:
+                    pipe.hget(self._keys.lead(lead_id), "lead")
+                events = await pipe.execute()
+        oldest = int(raw_ids[0][1]) if raw_ids else None
+        return [(i, _raw(e)) for i, e in zip(ids, events, strict=True)], oldest
+
+    async def drop_waiting(self, lead_id: str) -> None:
+        """Forget a queued lead whose record is gone (expired): nothing left to assign."""
+        await self._redis.zrem(self._keys.retry, lead_id)
+
+    async def waiting_count(self) -> int:
+        return int(await self._redis.zcard(self._keys.retry))
 
     async def trace(self, lead_id: str) -> tuple[bytes | None, bytes | None]:
         """The published assignment event and the full decision trace of a lead."""

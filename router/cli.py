@@ -1,4 +1,5 @@
-"""`leadrouter`: worker, dev infrastructure, demo traffic, rulebook checks, schemas."""
+"""`leadrouter`: worker, dev infrastructure, demo traffic, rulebook checks, simulation,
+decision explanations, schemas."""
 
 from __future__ import annotations
 
@@ -7,9 +8,14 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from router.settings import Settings
+
+if TYPE_CHECKING:
+    from rules.rulebook import Rulebook
 
 DEFAULT_DEV_DIR = Path(".leadrouter-dev")
 
@@ -42,13 +48,45 @@ def _parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="rulebook tools")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
-    check = rules_sub.add_parser("check", help="validate a rulebook file")
+    check = rules_sub.add_parser("check", help="validate a rulebook file and warn about likely mistakes")
     check.add_argument("file", type=Path)
+    check.add_argument("--strict", action="store_true", help="exit 1 when there are warnings")
+
+    simulate = sub.add_parser(
+        "simulate", help="route leads offline with a rulebook and print the distribution (no Kafka, no Redis)"
+    )
+    simulate.add_argument("--rulebook", type=Path, help="default: LEADROUTER_RULEBOOK or the shipped one")
+    simulate.add_argument("--leads", type=Path, help=".jsonl (lead events or leads) or .csv file")
+    simulate.add_argument("--generate", type=int, metavar="N", help="synthesise N leads instead of --leads")
+    simulate.add_argument("--seed", type=int, default=1, help="seed of --generate (default 1)")
+    simulate.add_argument("--compare", type=Path, metavar="OTHER", help="also run OTHER and count owner changes")
+    simulate.add_argument(
+        "--touch-after", type=float, metavar="SECONDS", help="each assigned lead is touched this long after"
+    )
+    simulate.add_argument(
+        "--start", type=_instant, help="time of the first generated or undated lead (ISO 8601 with offset)"
+    )
+
+    explain = sub.add_parser("explain", help="explain a routing decision: a routed lead's, or a hypothetical one")
+    explain.add_argument("lead_id", nargs="?", help="a lead the router decided (read from Redis)")
+    explain.add_argument("--lead", type=Path, help="a lead (event or bare lead JSON) to decide hypothetically")
+    explain.add_argument("--rulebook", type=Path, help="rulebook for --lead (default: LEADROUTER_RULEBOOK)")
+    explain.add_argument("--at", type=_instant, help="decision time for --lead (ISO 8601; default now)")
 
     schemas = sub.add_parser("schemas", help="write (or --check) docs/schemas/*.json from the models")
     schemas.add_argument("--dir", type=Path, default=Path("docs/schemas"))
     schemas.add_argument("--check", action="store_true")
     return parser
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if value.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset (e.g. 2026-11-23T09:00:00+00:00)")
+    return value
 
 
 def _run_until_signal(coro_factory: object) -> int:
@@ -110,23 +148,156 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_rules_check(args: argparse.Namespace) -> int:
+def _load_rulebook(path: Path) -> tuple[str, Rulebook] | int:
+    """The file's text and rulebook, or the exit code after saying why not (2 unreadable, 1 invalid)."""
     from rules.rulebook import RulebookError, parse_rulebook
 
     try:
-        text = args.file.read_text(encoding="utf-8")
-    except OSError as exc:
-        print(f"{args.file}: cannot read: {exc.strerror}", file=sys.stderr)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"{path}: cannot read: {getattr(exc, 'strerror', None) or 'not UTF-8'}", file=sys.stderr)
         return 2
     try:
-        book = parse_rulebook(text, str(args.file))
+        return text, parse_rulebook(text, str(path))
     except RulebookError as exc:
         print(exc, file=sys.stderr)
         return 1
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    from rules.lint import lines_of, lint
+
+    loaded = _load_rulebook(args.file)
+    if isinstance(loaded, int):
+        return loaded
+    text, book = loaded
+    warnings = lint(book, lines_of(text))
     print(
         f"{args.file}: ok (version {book.version}: {len(book.reps)} reps, "
-        f"{len(book.teams)} teams, {len(book.routes)} routes)"
+        f"{len(book.teams)} teams, {len(book.routes)} routes"
+        + (f"; {len(warnings)} warning{'s' if len(warnings) != 1 else ''})" if warnings else ")")
     )
+    for warning in warnings:
+        print(f"warning: {warning}")
+    if warnings and args.strict:
+        print(f"{args.file}: warnings are errors under --strict", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from router.leadfile import DEFAULT_START, LeadFileError, generate_leads, read_leads
+    from rules.compiled import compile_rulebook
+    from rules.simulate import compare, comparison_lines, report_lines, simulate
+
+    if (args.leads is None) == (args.generate is None):
+        print("leadrouter simulate: give either --leads FILE or --generate N", file=sys.stderr)
+        return 2
+    if args.generate is not None and args.generate < 1:
+        print("leadrouter simulate: --generate needs N >= 1", file=sys.stderr)
+        return 2
+    rulebook_path = args.rulebook or settings.rulebook
+    loaded = _load_rulebook(rulebook_path)
+    if isinstance(loaded, int):
+        return loaded
+    book = loaded[1]
+    other = None
+    if args.compare is not None:
+        other_loaded = _load_rulebook(args.compare)
+        if isinstance(other_loaded, int):
+            return other_loaded
+        other = other_loaded[1]
+    start = args.start or DEFAULT_START
+    if args.leads is not None:
+        try:
+            leadfile = read_leads(args.leads, start)
+        except LeadFileError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        for problem in leadfile.problems[:20]:
+            print(f"{args.leads}: {problem}", file=sys.stderr)
+        if len(leadfile.problems) > 20:
+            print(f"{args.leads}: ... and {len(leadfile.problems) - 20} more", file=sys.stderr)
+        if leadfile.skipped:
+            print(f"{args.leads}: skipped {leadfile.skipped} bad line(s)", file=sys.stderr)
+        leads = leadfile.leads
+        source = f"{len(leads):,} leads from {args.leads}"
+    else:
+        domains = [d for account in book.named_accounts for d in account.domains]
+        leads = generate_leads(args.generate, args.seed, start, domains)
+        source = f"{len(leads):,} generated leads (seed {args.seed})"
+    touch = None if args.touch_after is None else timedelta(seconds=args.touch_after)
+    result = simulate(compile_rulebook(book), leads, touch)
+    touched = f", each touched {args.touch_after:g}s after assignment" if touch else ", none touched"
+    print(f"simulate: {rulebook_path} (version {book.version}) on {source}{touched}")
+    for line in report_lines(result):
+        print(line)
+    if touch is None and result.capacity_hits > result.leads // 2:
+        print("hint: without --touch-after no lead is ever touched, so reps fill up; "
+              "try --touch-after 300 (a first touch 5 minutes after assignment)")  # fmt: skip
+    if other is not None:
+        baseline = simulate(compile_rulebook(other), leads, touch)
+        print()
+        print(
+            f"compare: {args.compare} (version {other.version}): assigned {baseline.assigned:,}, "
+            f"queued {baseline.queued:,}, capacity hits {baseline.capacity_hits:,}"
+        )
+        for line in comparison_lines(compare(baseline, result), str(args.compare), str(rulebook_path)):
+            print(line)
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
+    from router.explain import UnreadableRecord, explain, explain_event, hypothetical, load_stored
+    from router.leadfile import LeadFileError, read_lead
+    from rules.compiled import compile_rulebook
+
+    if (args.lead_id is None) == (args.lead is None):
+        print("leadrouter explain: give a LEAD_ID (a routed lead) or --lead FILE (a hypothetical one)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if args.lead is not None:
+        loaded = _load_rulebook(args.rulebook or settings.rulebook)
+        if isinstance(loaded, int):
+            return loaded
+        try:
+            lead = read_lead(args.lead)
+        except LeadFileError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        # The clock is read here, at the edge: the decision itself never reads it.
+        at = args.at or datetime.now(UTC)
+        for line in explain(hypothetical(compile_rulebook(loaded[1]), lead, at)):
+            print(line)
+        print("(hypothetical: decided with no leads open and every rotation at its start)")
+        return 0
+    if args.rulebook is not None or args.at is not None:
+        print("leadrouter explain: --rulebook and --at go with --lead, not with a LEAD_ID", file=sys.stderr)
+        return 2
+    from redis.exceptions import RedisError
+
+    try:
+        stored = asyncio.run(load_stored(settings, args.lead_id))
+    except (RedisError, OSError) as exc:
+        print(f"leadrouter explain: cannot read Redis: {type(exc).__name__}", file=sys.stderr)
+        return 2
+    except UnreadableRecord as exc:
+        print(f"leadrouter explain: {exc}", file=sys.stderr)
+        return 1
+    if stored is None:
+        print(
+            f"leadrouter explain: no decision recorded for lead {args.lead_id!r} "
+            f"(unknown lead, another LEADROUTER_REDIS__PREFIX, or expired after the retention period)",
+            file=sys.stderr,
+        )
+        return 1
+    if stored.decision is not None:
+        lines = explain(stored.decision)
+    else:
+        assert stored.event is not None  # a record holds at least one of them
+        lines = explain_event(stored.event)
+    for line in lines:
+        print(line)
     return 0
 
 
@@ -160,6 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "schemas":
         return cmd_schemas(args)
     settings = Settings()
+    if args.command == "simulate":
+        return cmd_simulate(args, settings)
+    if args.command == "explain":
+        return cmd_explain(args, settings)
     from router.logs import configure_logging
 
     configure_logging(settings.log)

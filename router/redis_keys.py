@@ -10,6 +10,9 @@
     {p}:daily:{day}     hash  rep -> assignments on that local day (daily caps); expires
     {p}:status          hash  rep -> live status from the reps topic
     {p}:status_at       hash  rep -> occurred_at (ms) of the status applied (newest wins)
+    {p}:retry           zset  lead -> queued_ms: leads queued because nobody could take them
+    {p}:outbox          list  [topic, key, value] records to publish (from the retry path)
+    {p}:outbox:lock     str   the publisher holding the outbox (a lease)
     {p}:sla:due         zset  lead -> first-touch deadline (epoch ms)
     {p}:sla:inflight    zset  lead -> claim lease expiry (epoch ms)
     {p}:pending:{lead}  hash  rep -> earliest touch seen before the assignment (ms)
@@ -63,6 +66,18 @@ class RedisKeys:
     @property
     def inflight(self) -> str:
         return f"{self.prefix}:sla:inflight"
+
+    @property
+    def retry(self) -> str:
+        return f"{self.prefix}:retry"
+
+    @property
+    def outbox(self) -> str:
+        return f"{self.prefix}:outbox"
+
+    @property
+    def outbox_lock(self) -> str:
+        return f"{self.prefix}:outbox:lock"
 
     def pending(self, lead_id: str) -> str:
         return f"{self.prefix}:pending:{lead_id}"

@@ -22,8 +22,14 @@ logger = logging.getLogger("leadrouter.reps")
 
 class RepStatusUpdater:
     def __init__(
-        self, redis: Redis, keys: RedisKeys, rules: Callable[[], CompiledRulebook], metrics: Metrics
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        rules: Callable[[], CompiledRulebook],
+        metrics: Metrics,
+        on_available: Callable[[], None] | None = None,
     ) -> None:
+        self._on_available = on_available
         self._keys = keys
         self._rules = rules
         self._metrics = metrics
@@ -42,4 +48,6 @@ class RepStatusUpdater:
         self._metrics.rep_status_changes.labels(event.status if changed else "stale").inc()
         log(logger, "rep.status", rep_id=event.rep_id, status=event.status, applied=bool(changed),
             in_rulebook=known)  # fmt: skip
+        if changed and event.status == "available" and self._on_available is not None:
+            self._on_available()  # waiting leads may now find a rep
         return bool(changed)

@@ -87,7 +87,7 @@ class RoutingProcessor:
                 trace = encode(decision_event(lead_id, decision, book.version))
                 result = await self._store.commit(
                     lead_id, decision, payload, trace=trace, attempt=1,
-                    assigned_ms=epoch_ms(now), due_ms=epoch_ms(due),
+                    assigned_ms=epoch_ms(now), due_ms=epoch_ms(due), lead_event=record.value or b"",
                 )  # fmt: skip
                 if result.status == "conflict":
                     continue

@@ -12,7 +12,8 @@ import contextlib
 import logging
 import signal
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer
@@ -30,6 +31,8 @@ from router.assignments import AssignmentStore
 from router.consume import ConsumeLoop, Processor
 from router.kafka import make_consumer, make_producer
 from router.logs import log
+from router.outbox import OutboxPublisher
+from router.queue_drain import QueueDrainer
 from router.redis_keys import RedisKeys
 from router.rep_status import RepStatusUpdater
 from router.routing import RoutingProcessor
@@ -69,6 +72,7 @@ class Worker:
         self.consumers: list[AIOKafkaConsumer] = []
         self.loops: list[ConsumeLoop] = []
         self.sweepers: list[Sweeper] = []
+        self.background: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = []
         self.redis_ok = False
         if role in ("router", "all"):
             self._build_router()
@@ -88,8 +92,19 @@ class Worker:
         consumer = make_consumer(
             self.settings.kafka, "router", topics.name(topics.leads), topics.name(topics.reps)
         )
-        store = AssignmentStore(self.redis, self.keys, self.settings.redis.retention_seconds, self.metrics)
-        reps = RepStatusUpdater(self.redis, self.keys, lambda: self.rules.compiled, self.metrics)
+        store = AssignmentStore(
+            self.redis, self.keys, self.settings.redis.retention_seconds, self.metrics,
+            (topics.name(topics.assignments), topics.name(topics.routing_decisions)),
+        )  # fmt: skip
+        outbox = OutboxPublisher(self.redis, self.keys, self.producer, self.metrics)
+        drainer = QueueDrainer(
+            store, lambda: self.rules.compiled, outbox, self.metrics, _utcnow,
+            timedelta(seconds=self.settings.sla.first_touch_seconds),
+        )  # fmt: skip
+        self.background += [("outbox", outbox.run), ("queue", drainer.run)]
+        reps = RepStatusUpdater(
+            self.redis, self.keys, lambda: self.rules.compiled, self.metrics, drainer.wake.set
+        )
         processor = RoutingProcessor(
             self.settings, lambda: self.rules.compiled, store, self.metrics, _utcnow, reps
         )
@@ -157,6 +172,7 @@ class Worker:
             tasks = [asyncio.create_task(loop.run(stop), name=loop.name) for loop in self.loops]
             tasks += [asyncio.create_task(s.run(stop), name="sweeper") for s in self.sweepers]
             tasks.append(asyncio.create_task(self.probe_redis(stop), name="redis-probe"))
+            tasks += [asyncio.create_task(run(stop), name=name) for name, run in self.background]
             tasks.append(asyncio.create_task(self.rules.watch(stop, self._reload_signal()), name="rulebook"))
             await _until_stop_or_failure(tasks, stop)
         finally:

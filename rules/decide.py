@@ -91,6 +91,12 @@ class Queued:
     trace: Trace
 
     @property
+    def retry(self) -> bool:
+        """Queued because the reps who could take it were busy or away, not by design:
+        such leads are assigned first in, first out as soon as someone can take them."""
+        return any(step.outcome == "nobody_available" for step in self.trace.steps)
+
+    @property
     def explanation(self) -> tuple[str, ...]:
         return (self.trace.summary(),)
 

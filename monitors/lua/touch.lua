@@ -8,9 +8,10 @@
 local status = redis.call('HGET', KEYS[1], 'status')
 local rep = ARGV[1]
 local touched = ARGV[2]
-if not status then
+if not status or (status == 'queued' and rep ~= '') then
   if rep == '' then return {'nothing'} end
-  -- The activity beat its assignment: remember the earliest touch per rep.
+  -- The activity beat its assignment (the lead is unknown yet, or waiting in a
+  -- queue): remember the earliest touch per rep, to settle when it is assigned.
   local prev = redis.call('HGET', KEYS[5], rep)
   if (not prev) or tonumber(touched) < tonumber(prev) then redis.call('HSET', KEYS[5], rep, touched) end
   redis.call('EXPIRE', KEYS[5], ARGV[4])

@@ -21,7 +21,7 @@ def test_rules_check_accepts_the_shipped_rulebook(capsys: pytest.CaptureFixture[
 def test_rules_check_reports_every_problem_with_its_path(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A broken rulebook exits 1 and lists each problem as `path: message`."""
+    """A broken rulebook exits 1 and lists each problem as `path (line N): message`."""
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "version: 1\n"
@@ -31,9 +31,9 @@ def test_rules_check_reports_every_problem_with_its_path(
     )
     assert main(["rules", "check", str(bad)]) == 1
     err = capsys.readouterr().err
-    assert "reps[1].id: duplicate id 'a'" in err
-    assert "reps[0].teams[0]: unknown team 'ghost'" in err
-    assert "routes[0].assign.team: unknown team 'nowhere'" in err
+    assert "reps[1].id (line 2): duplicate id 'a'" in err
+    assert "reps[0].teams[0] (line 2): unknown team 'ghost'" in err
+    assert "routes[0].assign.team (line 4): unknown team 'nowhere'" in err
 
 
 def test_rules_check_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,14 +23,18 @@ def test_defaults() -> None:
 
 
 def test_default_topics() -> None:
-    """Without a prefix, the four topics have the configured partitions and three have a 1-partition DLQ."""
+    """Without a prefix, the six topics have the configured partitions and the four input
+    topics have a 1-partition DLQ."""
     assert TopicSettings().all_topics() == {
         "leads": 6,
         "activities": 6,
+        "reps": 6,
         "assignments": 6,
         "sla-events": 6,
+        "routing-decisions": 6,
         "leads.dlq": 1,
         "activities.dlq": 1,
+        "reps.dlq": 1,
         "assignments.dlq": 1,
     }
 
@@ -70,10 +74,13 @@ def test_topic_prefix_applies_to_every_topic_and_dlq(monkeypatch: pytest.MonkeyP
     assert topics == {
         "x-leads": 3,
         "x-activities": 3,
+        "x-reps": 3,
         "x-assignments": 3,
         "x-sla-events": 3,
+        "x-routing-decisions": 3,
         "x-leads.dlq": 1,
         "x-activities.dlq": 1,
+        "x-reps.dlq": 1,
         "x-assignments.dlq": 1,
     }
     assert all(name.startswith("x-") for name in topics)

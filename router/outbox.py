@@ -1,0 +1,83 @@
+"""Publishes what Redis scripts left in the outbox, at least once.
+
+Paths with no Kafka record to replay (assigning a queued lead) write their events
+into a Redis list in the same script that changes the state. One publisher at a
+time (a lease in Redis) sends a batch, waits for the broker's acknowledgement,
+then trims it. A publisher killed in between leaves the batch for the next one:
+copies are possible, with the same event ids, never losses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
+
+from monitors.metrics import Metrics
+from router.consume import TRANSIENT
+from router.logs import log
+from router.redis_keys import RedisKeys
+
+logger = logging.getLogger("leadrouter.outbox")
+
+BATCH = 200
+LEASE_MS = 10_000
+# Release the lease only if it is still ours.
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+class OutboxPublisher:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        producer: AIOKafkaProducer,
+        metrics: Metrics,
+        interval: float = 0.2,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._producer = producer
+        self._metrics = metrics
+        self._interval = interval
+        self._token = secrets.token_hex(8)
+        self._release = redis.register_script(_RELEASE)
+        self.wake = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                while await self.publish_once() == BATCH:
+                    pass  # more waiting: go on at once
+            except TRANSIENT as exc:
+                self._metrics.retries.labels("outbox").inc()
+                log(logger, "outbox.retry", logging.WARNING, error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=self._interval)
+            self.wake.clear()
+
+    async def publish_once(self) -> int:
+        """Publish one batch if we hold (or get) the lease; the number published."""
+        held = await self._redis.set(self._keys.outbox_lock, self._token, nx=True, px=LEASE_MS)
+        if not held and await self._redis.get(self._keys.outbox_lock) != self._token.encode():
+            return 0
+        try:
+            raw = await self._redis.lrange(self._keys.outbox, 0, BATCH - 1)
+            self._metrics.outbox_depth.set(await self._redis.llen(self._keys.outbox))
+            if not raw:
+                return 0
+            futures = []
+            for item in raw:
+                topic, key, value = orjson.loads(item)
+                futures.append(await self._producer.send(topic, value=value.encode(), key=key.encode()))
+            await asyncio.gather(*futures)
+            await self._redis.ltrim(self._keys.outbox, len(raw), -1)
+            self._metrics.outbox_published.inc(len(raw))
+            return len(raw)
+        finally:
+            await self._release(keys=[self._keys.outbox_lock], args=[self._token])
