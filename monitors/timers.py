@@ -61,7 +61,7 @@ class RedisTimers:
         k = self._keys
         with self._timed("touch"):
             raw = await self._touch(
-                keys=[k.lead(lead_id), k.open, k.due, k.inflight, k.pending(lead_id)],
+                keys=[k.lead(lead_id), k.open, k.due, k.inflight, k.pending(lead_id), k.freed],
                 args=[rep_id, touched_ms, lead_id, self._retention],
             )
         outcome = raw[0].decode()

@@ -173,6 +173,10 @@ class AssignmentStore:
         oldest = int(raw_ids[0][1]) if raw_ids else None
         return [(i, _raw(e)) for i, e in zip(ids, events, strict=True)], oldest
 
+    async def freed(self) -> int:
+        """A counter that moves whenever a first touch frees capacity somewhere."""
+        return int(await self._redis.get(self._keys.freed) or 0)
+
     async def drop_waiting(self, lead_id: str) -> None:
         """Forget a queued lead whose record is gone (expired): nothing left to assign."""
         await self._redis.zrem(self._keys.retry, lead_id)

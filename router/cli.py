@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from router.settings import Settings
 
 if TYPE_CHECKING:
+    from rules.events import Lead
     from rules.rulebook import Rulebook
 
 DEFAULT_DEV_DIR = Path(".leadrouter-dev")
@@ -59,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--leads", type=Path, help=".jsonl (lead events or leads) or .csv file")
     simulate.add_argument("--generate", type=int, metavar="N", help="synthesise N leads instead of --leads")
     simulate.add_argument("--seed", type=int, default=1, help="seed of --generate (default 1)")
-    simulate.add_argument("--compare", type=Path, metavar="OTHER", help="also run OTHER and count owner changes")
+    simulate.add_argument(
+        "--compare", type=Path, metavar="OTHER", help="also run OTHER and count owner changes"
+    )
     simulate.add_argument(
         "--touch-after", type=float, metavar="SECONDS", help="each assigned lead is touched this long after"
     )
@@ -67,9 +70,13 @@ def _parser() -> argparse.ArgumentParser:
         "--start", type=_instant, help="time of the first generated or undated lead (ISO 8601 with offset)"
     )
 
-    explain = sub.add_parser("explain", help="explain a routing decision: a routed lead's, or a hypothetical one")
+    explain = sub.add_parser(
+        "explain", help="explain a routing decision: a routed lead's, or a hypothetical one"
+    )
     explain.add_argument("lead_id", nargs="?", help="a lead the router decided (read from Redis)")
-    explain.add_argument("--lead", type=Path, help="a lead (event or bare lead JSON) to decide hypothetically")
+    explain.add_argument(
+        "--lead", type=Path, help="a lead (event or bare lead JSON) to decide hypothetically"
+    )
     explain.add_argument("--rulebook", type=Path, help="rulebook for --lead (default: LEADROUTER_RULEBOOK)")
     explain.add_argument("--at", type=_instant, help="decision time for --lead (ISO 8601; default now)")
 
@@ -185,8 +192,33 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+def _simulation_leads(
+    args: argparse.Namespace, book: Rulebook
+) -> tuple[list[tuple[Lead, datetime]], str] | int:
+    """The leads to simulate and a description of them, or an exit code (2)."""
     from router.leadfile import DEFAULT_START, LeadFileError, generate_leads, read_leads
+
+    start = args.start or DEFAULT_START
+    if args.leads is None:
+        domains = [d for account in book.named_accounts for d in account.domains]
+        return generate_leads(args.generate, args.seed, start, domains), (
+            f"{args.generate:,} generated leads (seed {args.seed})"
+        )
+    try:
+        leadfile = read_leads(args.leads, start)
+    except LeadFileError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    for problem in leadfile.problems[:20]:
+        print(f"{args.leads}: {problem}", file=sys.stderr)
+    if len(leadfile.problems) > 20:
+        print(f"{args.leads}: ... and {len(leadfile.problems) - 20} more", file=sys.stderr)
+    if leadfile.skipped:
+        print(f"{args.leads}: skipped {leadfile.skipped} bad line(s)", file=sys.stderr)
+    return leadfile.leads, f"{len(leadfile.leads):,} leads from {args.leads}"
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from rules.compiled import compile_rulebook
     from rules.simulate import compare, comparison_lines, report_lines, simulate
 
@@ -201,31 +233,13 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     if isinstance(loaded, int):
         return loaded
     book = loaded[1]
-    other = None
-    if args.compare is not None:
-        other_loaded = _load_rulebook(args.compare)
-        if isinstance(other_loaded, int):
-            return other_loaded
-        other = other_loaded[1]
-    start = args.start or DEFAULT_START
-    if args.leads is not None:
-        try:
-            leadfile = read_leads(args.leads, start)
-        except LeadFileError as exc:
-            print(exc, file=sys.stderr)
-            return 2
-        for problem in leadfile.problems[:20]:
-            print(f"{args.leads}: {problem}", file=sys.stderr)
-        if len(leadfile.problems) > 20:
-            print(f"{args.leads}: ... and {len(leadfile.problems) - 20} more", file=sys.stderr)
-        if leadfile.skipped:
-            print(f"{args.leads}: skipped {leadfile.skipped} bad line(s)", file=sys.stderr)
-        leads = leadfile.leads
-        source = f"{len(leads):,} leads from {args.leads}"
-    else:
-        domains = [d for account in book.named_accounts for d in account.domains]
-        leads = generate_leads(args.generate, args.seed, start, domains)
-        source = f"{len(leads):,} generated leads (seed {args.seed})"
+    other = None if args.compare is None else _load_rulebook(args.compare)
+    if isinstance(other, int):
+        return other
+    found = _simulation_leads(args, book)
+    if isinstance(found, int):
+        return found
+    leads, source = found
     touch = None if args.touch_after is None else timedelta(seconds=args.touch_after)
     result = simulate(compile_rulebook(book), leads, touch)
     touched = f", each touched {args.touch_after:g}s after assignment" if touch else ", none touched"
@@ -236,10 +250,10 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         print("hint: without --touch-after no lead is ever touched, so reps fill up; "
               "try --touch-after 300 (a first touch 5 minutes after assignment)")  # fmt: skip
     if other is not None:
-        baseline = simulate(compile_rulebook(other), leads, touch)
+        baseline = simulate(compile_rulebook(other[1]), leads, touch)
         print()
         print(
-            f"compare: {args.compare} (version {other.version}): assigned {baseline.assigned:,}, "
+            f"compare: {args.compare} (version {other[1].version}): assigned {baseline.assigned:,}, "
             f"queued {baseline.queued:,}, capacity hits {baseline.capacity_hits:,}"
         )
         for line in comparison_lines(compare(baseline, result), str(args.compare), str(rulebook_path)):

@@ -81,7 +81,9 @@ async def load_stored(settings: Settings, lead_id: str) -> Stored | None:
         decision = RoutingDecision.model_validate_json(trace) if trace else None
         published = _EVENT.validate_json(event) if event else None
     except ValidationError as exc:
-        raise UnreadableRecord(f"lead {lead_id}: stored record not readable: {exc.error_count()} errors") from None
+        raise UnreadableRecord(
+            f"lead {lead_id}: stored record not readable: {exc.error_count()} errors"
+        ) from None
     return Stored(decision, published)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -33,6 +34,9 @@ logger = logging.getLogger("leadrouter.queue")
 
 BATCH = 100
 MAX_CAS_ATTEMPTS = 8
+# Without a freed place or a returning rep, waiting leads are still retried this
+# often: time alone changes who can take them (working hours, daily caps, absences).
+FULL_PASS_SECONDS = 10.0
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -57,23 +61,33 @@ class QueueDrainer:
         self._clock = clock
         self._sla = sla
         self._interval = interval
+        self._freed_seen: int | None = None
+        self._last_pass = 0.0
         self.wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await self.drain_once()
+                await self._maybe_drain()
             except TRANSIENT as exc:
                 self._metrics.retries.labels("queue").inc()
                 log(logger, "queue.retry", logging.WARNING, error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=self._interval)
-            self.wake.clear()
+
+    async def _maybe_drain(self) -> None:
+        """Decide waiting leads again only when something may have changed for them."""
+        woken = self.wake.is_set()
+        self.wake.clear()
+        freed = await self._store.freed()
+        woken, self._freed_seen = woken or freed != self._freed_seen, freed
+        if woken or time.monotonic() - self._last_pass >= FULL_PASS_SECONDS:
+            self._last_pass = time.monotonic()
+            await self.drain_once()
 
     async def drain_once(self) -> int:
         """Try the oldest waiting leads once; the number assigned."""
         waiting, oldest_ms = await self._store.waiting(BATCH)
-        self._metrics.leads_waiting.set(await self._store.waiting_count())
         now_ms = epoch_ms(self._clock())
         self._metrics.oldest_waiting.set(0 if oldest_ms is None else max(0, now_ms - oldest_ms) / 1000)
         assigned = 0
@@ -85,6 +99,7 @@ class QueueDrainer:
                 assigned += 1
         if assigned:
             self._outbox.wake.set()
+        self._metrics.leads_waiting.set(await self._store.waiting_count())
         return assigned
 
     async def _try(self, lead_id: str, raw: bytes) -> bool:

@@ -11,6 +11,7 @@
     {p}:status          hash  rep -> live status from the reps topic
     {p}:status_at       hash  rep -> occurred_at (ms) of the status applied (newest wins)
     {p}:retry           zset  lead -> queued_ms: leads queued because nobody could take them
+    {p}:freed           str   counter bumped whenever a first touch frees a rep's capacity
     {p}:outbox          list  [topic, key, value] records to publish (from the retry path)
     {p}:outbox:lock     str   the publisher holding the outbox (a lease)
     {p}:sla:due         zset  lead -> first-touch deadline (epoch ms)
@@ -70,6 +71,10 @@ class RedisKeys:
     @property
     def retry(self) -> str:
         return f"{self.prefix}:retry"
+
+    @property
+    def freed(self) -> str:
+        return f"{self.prefix}:freed"
 
     @property
     def outbox(self) -> str:

@@ -1,5 +1,6 @@
 -- Apply a rep's touch to a lead, atomically. First touch by the assigned rep wins.
--- KEYS: 1 lead hash, 2 open counts, 3 due timers, 4 inflight timers, 5 pending touches
+-- KEYS: 1 lead hash, 2 open counts, 3 due timers, 4 inflight timers, 5 pending touches,
+--       6 freed-capacity counter (tells routers that waiting leads may now fit)
 -- ARGV: 1 rep ('' to settle: take the assigned rep's pending touch), 2 touched_ms,
 --       3 lead id, 4 retention seconds
 -- Returns {'met', rep, team, attempt, assigned_ms, due_ms, touched_ms} while the
@@ -32,6 +33,7 @@ if fields[5] then
 end
 redis.call('HSET', KEYS[1], 'touched_ms', touched)
 redis.call('HINCRBY', KEYS[2], rep, -1)
+redis.call('INCR', KEYS[6])
 if tonumber(touched) <= tonumber(fields[4]) then
   -- In time: the clock stops. A late touch leaves the timer so the breach fires.
   redis.call('ZREM', KEYS[3], ARGV[3])
