@@ -63,10 +63,10 @@ Domain = Annotated[
 
 
 def normalise_domain(domain: str) -> str:
-    domain = domain.strip().lower().rstrip(".")
+    domain = domain.strip().lower()
     if "://" in domain:
         domain = domain.split("://", 1)[1]
-    domain = domain.split("/", 1)[0]
+    domain = domain.split("/", 1)[0].split(":", 1)[0].rstrip(".")
     return domain.removeprefix("www.")
 
 
@@ -119,8 +119,10 @@ class AccountIndex:
 
     def match(self, lead: Lead) -> NamedAccount | None:
         account_id = lead.attributes.get("account_id")
-        if isinstance(account_id, str) and account_id in self.by_account_id:
-            return self.by_account_id[account_id]
+        if isinstance(account_id, str | int) and not isinstance(account_id, bool):
+            found = self.by_account_id.get(str(account_id))
+            if found is not None:
+                return found
         candidates = [lead.company.domain if lead.company else None, email_domain(lead)]
         for raw in candidates:
             if not raw:

@@ -143,15 +143,7 @@ class CalendarSpec(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, name: str) -> str:
-        if name == "localtime":
-            raise ValueError("timezone 'localtime' depends on the host; name an IANA zone")
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError(
-                f"unknown IANA timezone {name!r} (expected a name such as 'America/New_York' or 'UTC')"
-            ) from None
-        return name
+        return check_timezone(name)
 
     @model_validator(mode="after")
     def _consistent(self) -> CalendarSpec:
@@ -175,6 +167,19 @@ class CalendarSpec(_Strict):
         return self
 
 
+def check_timezone(name: str) -> str:
+    """`name` if it is an IANA zone this machine knows, else ValueError with a clear message."""
+    if name == "localtime":
+        raise ValueError("timezone 'localtime' depends on the host; name an IANA zone")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"unknown IANA timezone {name!r} (expected a name such as 'America/New_York' or 'UTC')"
+        ) from None
+    return name
+
+
 def _utc(value: datetime, name: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime, got naive {value.isoformat()}")
@@ -185,7 +190,7 @@ class Calendar:
     """A compiled `CalendarSpec`. Logically immutable; holiday years and per-date
     open spans are memoised inside, so calls after the first for a date are cheap."""
 
-    __slots__ = ("_closed_years", "_spans", "_tz", "_week", "spec")
+    __slots__ = ("_closed_years", "_last_open", "_spans", "_tz", "_week", "spec")
 
     def __init__(self, spec: CalendarSpec) -> None:
         self.spec = spec
@@ -193,14 +198,22 @@ class Calendar:
         self._week = spec.hours.by_weekday() if spec.kind == "business_hours" and spec.hours else None
         self._closed_years: dict[int, frozenset[date]] = {}
         self._spans: dict[date, tuple[Span, ...]] = {}
+        # Reps share calendars and one routing decision asks about one instant for
+        # every candidate: remember the last answer.
+        self._last_open: tuple[datetime, bool] | None = None
 
     def is_open(self, at: datetime) -> bool:
         """Whether the SLA clock runs at `at` (open intervals include their start, not their end)."""
+        last = self._last_open
+        if last is not None and last[0] == at:
+            return last[1]
         s = _utc(at, "at")
         if self._week is None:
             return True
         day = self._local_date(s)
-        return any(a <= s < b for d in (day - _DAY, day) for a, b in self._day_spans(d))
+        result = any(a <= s < b for d in (day - _DAY, day) for a, b in self._day_spans(d))
+        self._last_open = (at, result)
+        return result
 
     def next_open(self, at: datetime) -> datetime:
         """`at` (in UTC) if open, else the next opening; ValueError if none within 366 days."""

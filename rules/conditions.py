@@ -6,20 +6,22 @@ A condition is a mapping whose keys all must hold (an empty one always holds):
     {field: company.employees, gte: 200, lt: 1000}
     {any: [{field: source, in: [webinar, ads]}, {not: {field: priority, exists: true}}]}
 
-String comparisons ignore case (sales-ops write "Software", producers send
-"software"); numeric operators only hold for numbers; a missing field satisfies
+String comparisons (`equals`, `in`, `not_in`, `prefix`) ignore case (sales-ops
+write "Software", producers send "software"); `regex` is case-sensitive unless it
+says `(?i)`. Numeric operators only hold for numbers; a missing field satisfies
 only `not_in` and `exists: false`.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from rules.events import AttributeValue, CountryCode, Lead
 from rules.fields import check_field_path, field_value
@@ -70,7 +72,6 @@ class Condition(BaseModel):
     prefix: Strings | None = Field(default=None, min_length=1)
     exists: bool | None = None
     regex: str | None = None
-    _pattern: re.Pattern[str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check(self) -> Condition:
@@ -85,7 +86,7 @@ class Condition(BaseModel):
                 )
         if self.regex is not None:
             try:
-                self._pattern = re.compile(self.regex)
+                _regex(self.regex)
             except re.error as exc:
                 raise ValueError(f"invalid regex: {exc}") from None
         return self
@@ -141,7 +142,12 @@ class Condition(BaseModel):
             tuple(p.lower() for p in self.prefix)
         ):
             return False
-        return not (self._pattern is not None and self._pattern.search(str(value)) is None)
+        return self.regex is None or _regex(self.regex).search(str(value)) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 def _same(value: AttributeValue, expected: Scalar) -> bool:

@@ -15,7 +15,7 @@ reps, routes and fields, never a lead's contact details.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from rules.accounts import NamedAccount
@@ -23,7 +23,7 @@ from rules.compiled import CompiledRulebook
 from rules.conditions import Facts
 from rules.events import Lead
 from rules.fields import field_value
-from rules.rulebook import OwnerTarget, QueueTarget, RepTarget, Target, TeamTarget
+from rules.rulebook import OwnerTarget, QueueTarget, RepTarget, Strategy, Target, TeamTarget
 from rules.selection import RepState, Verdict, select, verdict
 
 __all__ = ["Assignment", "Decision", "Queued", "RepState", "RouteStep", "Trace", "decide", "facts_for"]
@@ -123,7 +123,9 @@ def decide(lead: Lead, book: CompiledRulebook, state: RepState, now: datetime) -
     facts, account = facts_for(lead, book)
     steps: list[RouteStep] = []
     result: Decision | None = None
-    for route in book.book.routes:
+    routes = book.book.routes
+    for index in book.candidate_routes(facts.territories):
+        route = routes[index]
         why_not = route.when.first_failure(facts)
         if why_not is not None:
             steps.append(RouteStep(route.id, False, why_not))
@@ -146,7 +148,10 @@ def decide(lead: Lead, book: CompiledRulebook, state: RepState, now: datetime) -
     )
     if result is None:
         return Queued(book.book.default_queue, "(none)", "no route could place the lead", now, trace)
-    return replace(result, trace=trace)
+    # `result` was made in this call and is not shared yet: completing it in place
+    # is safe, and much cheaper than dataclasses.replace on the hot path.
+    object.__setattr__(result, "trace", trace)
+    return result
 
 
 _Placement = tuple[RouteStep, "Assignment | Queued | None"]
@@ -177,10 +182,13 @@ def _place(
             if team is None:
                 return step, None
             # The owner cannot take it: their team does, by its own strategy.
-            return _team(route, TeamTarget(team=team), lead, book, state, now)
+            return _team(route, team, None, (), None, lead, book, state, now)
         assert account.owner.team is not None
-        return _team(route, TeamTarget(team=account.owner.team), lead, book, state, now)
-    return _team(route, target, lead, book, state, now)
+        return _team(route, account.owner.team, None, (), None, lead, book, state, now)
+    assert isinstance(target, TeamTarget)
+    return _team(
+        route, target.team, target.strategy, target.skills, target.skills_from, lead, book, state, now
+    )
 
 
 def _single_rep(
@@ -196,25 +204,30 @@ def _single_rep(
 
 
 def _team(
-    route: str, target: TeamTarget, lead: Lead, book: CompiledRulebook, state: RepState, now: datetime
+    route: str,
+    team: str,
+    strategy_override: Strategy | None,
+    required: tuple[str, ...],
+    skills_from: str | None,
+    lead: Lead,
+    book: CompiledRulebook,
+    state: RepState,
+    now: datetime,
 ) -> _Placement:
-    strategy = target.strategy or book.teams[target.team].strategy
-    skills = set(target.skills)
-    if target.skills_from is not None:
-        wanted = field_value(lead, target.skills_from)
-        if wanted is not None and wanted != "":
-            skills.add(str(wanted).strip().lower())
-    pick, verdicts = select(
-        book, target.team, strategy, book.members[target.team], state, now, frozenset(skills)
-    )
+    strategy = strategy_override or book.teams[team].strategy
+    skills = frozenset(required)
+    if skills_from is not None:
+        wanted = str(field_value(lead, skills_from) or "").strip().lower()
+        if wanted:  # a blank value asks for no skill, rather than one nobody has
+            skills = skills | {wanted}
+    pick, verdicts = select(book, team, strategy, book.members[team], state, now, skills)
     if pick is None:
         return RouteStep(route, True, "matched", "nobody_available", verdicts), None
     step = RouteStep(route, True, "matched", "assigned", verdicts)
-    version = state.versions.get(target.team, 0)
+    version = state.versions.get(team, 0)
     return step, _assignment(
-        pick.rep_id, target.team, route, strategy, target.team, version,
-        pick.cursor_after, pick.weights_after, book, now,
-    )  # fmt: skip
+        pick.rep_id, team, route, strategy, team, version, pick.cursor_after, pick.weights_after, book, now
+    )
 
 
 def _assignment(

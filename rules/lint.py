@@ -76,7 +76,15 @@ def _with_line(path: str, message: str, lines: Mapping[str, int]) -> str:
 
 def always_holds(cond: Condition) -> bool:
     """Whether a condition holds for every lead (`{}`, or `all` of such conditions)."""
-    leaves = (cond.any_, cond.not_, cond.territory, cond.segment, cond.named_account, cond.country, cond.field)
+    leaves = (
+        cond.any_,
+        cond.not_,
+        cond.territory,
+        cond.segment,
+        cond.named_account,
+        cond.country,
+        cond.field,
+    )
     if any(value is not None for value in leaves):
         return False
     return all(always_holds(part) for part in cond.all_ or ())

@@ -9,6 +9,7 @@ caller's job: this module does no I/O. `docs/rulebook.md` documents the format.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -26,8 +27,8 @@ from pydantic import (
     model_validator,
 )
 
-from rules.accounts import NamedAccount
-from rules.calendar import CalendarSpec, WeeklyHours
+from rules.accounts import NamedAccount, normalise_domain
+from rules.calendar import WeeklyHours, check_timezone
 from rules.conditions import Condition, Name
 from rules.fields import check_field_path
 from rules.territories import Territory, expand_unions
@@ -46,6 +47,12 @@ class OutOfOffice(_Strict):
 
     start: date | AwareDatetime = Field(alias="from")
     end: date | AwareDatetime = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OutOfOffice:
+        if type(self.start) is type(self.end) and self.end < self.start:
+            raise ValueError("`to` is before `from`: the absence would never apply")
+        return self
 
 
 class Rep(_Strict):
@@ -67,9 +74,14 @@ class Rep(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, name: str | None) -> str | None:
-        if name is not None:
-            CalendarSpec(timezone=name)  # the calendar's check, with its message
-        return name
+        return None if name is None else check_timezone(name)
+
+    @field_validator("hours")
+    @classmethod
+    def _some_hours(cls, hours: WeeklyHours | None) -> WeeklyHours | None:
+        if hours is not None and not any(hours.by_weekday()):
+            raise ValueError("no open time: the rep would never be available (omit `hours` for always)")
+        return hours
 
 
 class Team(_Strict):
@@ -135,7 +147,7 @@ Target = Annotated[
     Discriminator(
         _target_kind,
         custom_error_type="target",
-        custom_error_message="assign needs one of: team, rep, owner, queue",
+        custom_error_message="a target needs one of: team, rep, owner, queue",
     ),
 ]
 
@@ -159,17 +171,16 @@ class Rulebook(_Strict):
     territories: tuple[Territory, ...] = ()
     segments: tuple[Segment, ...] = ()
     named_accounts: tuple[NamedAccount, ...] = ()
-    routes: tuple[Route, ...] = Field(min_length=1)
+    routes: tuple[Route, ...]
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, name: str) -> str:
-        CalendarSpec(timezone=name)
-        return name
+        return check_timezone(name)
 
     @model_validator(mode="after")
     def _check_references(self) -> Rulebook:
-        problems = list(_reference_problems(self))
+        problems = list(_reference_problems(_View.of(self)))
         if problems:
             raise _ReferenceProblems(problems)
         return self
@@ -197,6 +208,16 @@ class Rulebook(_Strict):
         return None
 
 
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "reps": Rep,
+    "teams": Team,
+    "territories": Territory,
+    "segments": Segment,
+    "named_accounts": NamedAccount,
+    "routes": Route,
+}
+
+
 def _duplicates(field: str, ids: Iterable[str]) -> Iterator[str]:
     seen: set[str] = set()
     for i, value in enumerate(ids):
@@ -205,7 +226,55 @@ def _duplicates(field: str, ids: Iterable[str]) -> Iterator[str]:
         seen.add(value)
 
 
-def _conditions(book: Rulebook) -> Iterator[tuple[str, Condition]]:
+@dataclass(frozen=True)
+class _View:
+    """The sections of a rulebook, with None where an item did not validate, and
+    the ids written in the file (valid or not), so references can be checked on
+    a partly invalid rulebook without blaming what is merely invalid elsewhere."""
+
+    reps: Sequence[Rep | None]
+    teams: Sequence[Team | None]
+    territories: Sequence[Territory | None]
+    segments: Sequence[Segment | None]
+    named_accounts: Sequence[NamedAccount | None]
+    routes: Sequence[Route | None]
+    ids: dict[str, list[str | None]]
+
+    @classmethod
+    def of(cls, book: Rulebook) -> _View:
+        sections = {name: getattr(book, name) for name in _SECTIONS}
+        ids = {name: [item.id for item in items] for name, items in sections.items()}
+        return cls(**sections, ids=ids)
+
+    @classmethod
+    def partial(cls, data: dict[str, Any]) -> _View:
+        sections: dict[str, list[Any]] = {}
+        ids: dict[str, list[str | None]] = {}
+        for name, model in _SECTIONS.items():
+            raw = data.get(name)
+            items = raw if isinstance(raw, list) else []
+            sections[name] = [_try(model, item) for item in items]
+            ids[name] = [str(i["id"]) if isinstance(i, dict) and "id" in i else None for i in items]
+        return cls(**sections, ids=ids)
+
+    def members(self, team: Team) -> tuple[str, ...]:
+        if team.members is not None:
+            return team.members
+        return tuple(r.id for r in self.reps if r is not None and team.id in r.teams)
+
+
+def _try(model: type[BaseModel], raw: Any) -> Any:
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def _conditions(view: _View | Rulebook) -> Iterator[tuple[str, Condition]]:
+    """Every condition with its path, nested ones included."""
+    if isinstance(view, Rulebook):
+        view = _View.of(view)
+
     def walk(path: str, cond: Condition) -> Iterator[tuple[str, Condition]]:
         yield path, cond
         for key, parts in (("all", cond.all_), ("any", cond.any_)):
@@ -214,55 +283,91 @@ def _conditions(book: Rulebook) -> Iterator[tuple[str, Condition]]:
         if cond.not_ is not None:
             yield from walk(f"{path}.not", cond.not_)
 
-    for i, segment in enumerate(book.segments):
-        yield from walk(f"segments[{i}].when", segment.when)
-    for i, route in enumerate(book.routes):
-        yield from walk(f"routes[{i}].when", route.when)
+    for i, segment in enumerate(view.segments):
+        if segment is not None:
+            yield from walk(f"segments[{i}].when", segment.when)
+    for i, route in enumerate(view.routes):
+        if route is not None:
+            yield from walk(f"routes[{i}].when", route.when)
 
 
-def _reference_problems(book: Rulebook) -> Iterator[str]:  # noqa: C901 - one check per reference kind
-    yield from _duplicates("reps", (r.id for r in book.reps))
-    yield from _duplicates("teams", (t.id for t in book.teams))
-    yield from _duplicates("territories", (t.id for t in book.territories))
-    yield from _duplicates("segments", (s.id for s in book.segments))
-    yield from _duplicates("named_accounts", (a.id for a in book.named_accounts))
-    yield from _duplicates("routes", (r.id for r in book.routes))
-    reps = {r.id for r in book.reps}
-    teams = {t.id for t in book.teams}
-    territories = {t.id for t in book.territories}
-    segments = {s.id for s in book.segments}
-    for i, rep in enumerate(book.reps):
-        for j, team_id in enumerate(rep.teams):
+def _segment_cycles(view: _View) -> Iterator[str]:
+    uses: dict[str, set[str]] = {}
+    for i, segment in enumerate(view.segments):
+        if segment is not None:
+            uses[segment.id] = {n for path, c in _conditions(view) if path.startswith(f"segments[{i}].")
+                                for n in c.segment or ()}  # fmt: skip
+
+    def visit(sid: str, path: tuple[str, ...]) -> str | None:
+        if sid in path:
+            return " -> ".join((*path, sid))
+        for used in sorted(uses.get(sid, ())):
+            if (cycle := visit(used, (*path, sid))) is not None:
+                return cycle
+        return None
+
+    reported: set[frozenset[str]] = set()
+    for sid in uses:
+        cycle = visit(sid, ())
+        if cycle is not None and frozenset(cycle.split(" -> ")) not in reported:
+            reported.add(frozenset(cycle.split(" -> ")))
+            yield f"segments: segment cycle: {cycle}"
+
+
+def _reference_problems(view: _View) -> Iterator[str]:  # noqa: C901 - one check per reference kind
+    for name in _SECTIONS:
+        yield from _duplicates(name, (i for i in view.ids[name] if i is not None))
+    reps, teams = set(view.ids["reps"]), set(view.ids["teams"])
+    territories, segments = set(view.ids["territories"]), set(view.ids["segments"])
+    for i, rep in enumerate(view.reps):
+        for j, team_id in enumerate(rep.teams if rep else ()):
             if team_id not in teams:
                 yield f"reps[{i}].teams[{j}]: unknown team {team_id!r}"
-    for i, team in enumerate(book.teams):
+    for i, team in enumerate(view.teams):
+        if team is None:
+            continue
+        listed: set[str] = set()
         for j, member in enumerate(team.members or ()):
             if member not in reps:
                 yield f"teams[{i}].members[{j}]: unknown rep {member!r}"
-        if team.id in teams and not book.members(team.id):
+            elif member in listed:
+                yield f"teams[{i}].members[{j}]: {member!r} is listed twice (each rep takes one turn)"
+            listed.add(member)
+        if not view.members(team) and None not in view.reps:
             yield f"teams[{i}]: team {team.id!r} has no members (no rep lists it, no members given)"
     try:
-        expand_unions(book.territories)
+        expand_unions([t for t in view.territories if t is not None])
     except ValueError as exc:
         yield f"territories: {exc}"
-    for path, cond in _conditions(book):
+    yield from _segment_cycles(view)
+    for path, cond in _conditions(view):
         for name in cond.territory or ():
             if name not in territories:
                 yield f"{path}.territory: unknown territory {name!r}"
         for name in cond.segment or ():
             if name not in segments:
                 yield f"{path}.segment: unknown segment {name!r}"
-    for i, account in enumerate(book.named_accounts):
+    owners: dict[str, str] = {}
+    for i, account in enumerate(view.named_accounts):
+        if account is None:
+            continue
         if account.owner.rep is not None and account.owner.rep not in reps:
             yield f"named_accounts[{i}].owner.rep: unknown rep {account.owner.rep!r}"
         if account.owner.team is not None and account.owner.team not in teams:
             yield f"named_accounts[{i}].owner.team: unknown team {account.owner.team!r}"
-    for i, route in enumerate(book.routes):
-        for key, target in (("assign", route.assign), ("fallback", route.fallback)):
+        for j, domain in enumerate(account.domains):
+            key = normalise_domain(domain)
+            if key in owners and owners[key] != account.id:
+                yield f"named_accounts[{i}].domains[{j}]: {domain!r} already belongs to {owners[key]!r}"
+            owners.setdefault(key, account.id)
+    for i, route in enumerate(view.routes):
+        for key, target in (("assign", route.assign), ("fallback", route.fallback)) if route else ():
             if isinstance(target, TeamTarget) and target.team not in teams:
                 yield f"routes[{i}].{key}.team: unknown team {target.team!r}"
             if isinstance(target, RepTarget) and target.rep not in reps:
                 yield f"routes[{i}].{key}.rep: unknown rep {target.rep!r}"
+    if not view.routes:
+        yield "routes: at least one route is needed"
 
 
 class _ReferenceProblems(ValueError):
@@ -284,11 +389,14 @@ class RulebookError(ValueError):
 
 def _path(loc: tuple[int | str, ...]) -> str:
     out = ""
+    previous: int | str | None = None
     for part in loc:
-        if isinstance(part, int):
+        tag = part in ("team", "rep", "owner", "queue") and previous in ("assign", "fallback")
+        previous = part
+        if tag:
+            previous = None  # the union's tag, not a key the author wrote
+        elif isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("team", "rep", "owner", "queue") and out.endswith(("assign", "fallback")):
-            continue  # the union's tag, not a key the author wrote
         else:
             out += f".{part}" if out else str(part)
     return out or "(root)"
@@ -328,7 +436,7 @@ def _with_line(problem: str, lines: dict[str, int]) -> str:
     while probe:
         if probe in lines:
             return f"{path} (line {lines[probe]}): {message}"
-        probe = probe.rsplit(".", 1)[0] if "." in probe else probe.rsplit("[", 1)[0] if "[" in probe else ""
+        probe = probe[: max(probe.rfind("."), probe.rfind("["), 0)]
     return problem
 
 
@@ -344,12 +452,18 @@ def parse_rulebook(text: str, source: str = "<rulebook>") -> Rulebook:
         return Rulebook.model_validate(data)
     except ValidationError as exc:
         problems: list[str] = []
+        references = False
         for err in exc.errors(include_input=False, include_url=False):
             cause = err.get("ctx", {}).get("error")
             if isinstance(cause, _ReferenceProblems):
                 problems += cause.problems  # each already starts with its own path
+                references = True
                 continue
             msg = err["msg"].removeprefix("Value error, ")
             problems.append(f"{_path(tuple(err['loc']))}: {msg}")
+        if not references:
+            # Field errors stop pydantic before the cross-reference check: run it on
+            # the parts that did validate, so one pass reports every mistake.
+            problems += [p for p in _reference_problems(_View.partial(data)) if p not in problems]
         lines = _lines(text)
         raise RulebookError(source, [_with_line(p, lines) for p in problems]) from None

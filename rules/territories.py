@@ -26,7 +26,9 @@ from rules.conditions import Name
 from rules.events import CountryCode, Lead
 
 Subdivision = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$", to_upper=True)]
-PostalPart = Annotated[str, StringConstraints(min_length=1, max_length=10, pattern=r"^[A-Za-z0-9]+$")]
+PostalPart = Annotated[
+    str, StringConstraints(min_length=1, max_length=10, pattern=r"^[A-Za-z0-9]+$", to_upper=True)
+]
 
 
 class PostalRule(BaseModel):

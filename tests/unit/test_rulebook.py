@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 from importlib import resources
 
 import pytest
@@ -110,7 +109,7 @@ BAD = {
         "reps[1].status",
         "",
     ),
-    "empty routes": (GOOD.split("routes:")[0] + "routes: []\n", "routes", "at least 1 item"),
+    "empty routes": (GOOD.split("routes:")[0] + "routes: []\n", "routes", "at least one route is needed"),
     "missing routes": (GOOD.split("routes:")[0], "routes", "Field required"),
     "missing version": (GOOD.replace('version: "1"', ""), "version", "Field required"),
     "non-mapping root": ("- version: 1\n", "(root)", "expected a mapping"),
@@ -126,7 +125,7 @@ BAD = {
     "route assigning to nothing": (
         GOOD.replace("assign: {queue: triage}", "assign: {}"),
         "routes[1].assign",
-        "assign needs one of: team, rep, owner, queue",
+        "a target needs one of: team, rep, owner, queue",
     ),
     "bad rep id characters": (GOOD.replace("id: ann", "id: 'ann smith'"), "reps[0].id", "pattern"),
 }

@@ -1,0 +1,1 @@
+"""`leadrouter bench`: benchmarks whose figures go into docs/benchmarks.md."""
