@@ -46,6 +46,7 @@ need() { # need <command> <debian package>
 need redis-server redis-server
 need prometheus prometheus
 need promtool prometheus
+need amtool prometheus-alertmanager
 need java openjdk-17-jre-headless
 need mvn maven
 need python3 python3

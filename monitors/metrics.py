@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from router.errors import DLQ_REASONS
+from rules.rulebook import Rulebook, TeamTarget
+
+# Every value the code uses for these labels, to create the series at start-up.
+COMPONENTS = ("router", "monitor", "sweeper", "outbox", "queue")
+REDIS_OPERATIONS = (
+    "read_state", "assign", "mark_published", "touch", "claim", "ack", "open_counts",
+    "watermark_write", "watermark_read", "read_trace", "rep_status", "retry_queue",
+)  # fmt: skip
+
 # Seconds: fine resolution under a minute (tests, fast reps), then the ranges
 # that matter against a five-minute SLA.
 FIRST_TOUCH_BUCKETS = (
@@ -184,9 +194,47 @@ class Metrics:
             "How far the monitors' watermark trails the clock; breaches wait for it.",
             registry=registry,
         )
+        self.ready = Gauge(
+            p + "ready",
+            "1 while the worker is ready (its loops make progress, Redis answers), else 0.",
+            ["role"],
+            registry=registry,
+        )
+        self.sla_target = Gauge(
+            p + "sla_target_seconds",
+            "The default first-touch SLA, for drawing the target line.",
+            registry=registry,
+        )
         self.activities_ignored = Counter(
             p + "activities_ignored_total",
             "Activities that stopped no clock, by why.",
             ["reason"],
             registry=registry,
         )
+
+    def prime(self, book: Rulebook, input_topics: tuple[str, ...], default_sla_seconds: float) -> None:
+        """Create every series whose labels are known at start-up, at 0.
+
+        A labelled series otherwise appears only at its first event, already at 1,
+        and `increase()` over it misses that event: a first dead letter after a
+        restart would never alert.
+        """
+        self.sla_target.set(default_sla_seconds)
+        for topic in input_topics:
+            self.events_consumed.labels(topic)
+            for reason in DLQ_REASONS:
+                self.dead_letters.labels(topic, reason)
+        for component in COMPONENTS:
+            self.retries.labels(component)
+        for operation in REDIS_OPERATIONS:
+            self.redis_errors.labels(operation)
+        for result in ("ok", "rejected"):
+            self.rulebook_reloads.labels(result)
+        for team in book.teams:
+            self.sla_met.labels(team.id)
+            self.sla_breached.labels(team.id)
+        self.leads_queued.labels(book.default_queue, "(none)")
+        for route in book.routes:
+            for target in (route.assign, route.fallback):
+                if isinstance(target, TeamTarget):
+                    self.leads_routed.labels(target.team, route.id)

@@ -53,6 +53,7 @@ class Sweeper:
         self._rulebook = rulebook
         self._metrics = metrics
         self._gauges_at = 0.0
+        self._started = time.monotonic()
         self.last_sweep = time.monotonic()
         self.healthy = True
 
@@ -75,10 +76,11 @@ class Sweeper:
 
     async def cutoff_ms(self, now_ms: int) -> int | None:
         partitions = self._partitions()
-        if not partitions:
-            return None
-        low = await self._watermarks.low(partitions)
+        low = await self._watermarks.low(partitions) if partitions else None
         if low is None:
+            # No breach can be declared until every partition is read: show that as a
+            # watermark lagging since start-up, not as a healthy zero.
+            self._metrics.watermark_lag.set(time.monotonic() - self._started)
             return None
         self._metrics.watermark_lag.set(max(0.0, (now_ms - low) / 1000))
         return min(now_ms, low) - int(self._sla.grace_seconds * 1000)

@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError, TryAgainError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from monitors.metrics import Metrics
@@ -29,10 +30,17 @@ from router.errors import DlqReason, InvalidEvent, TransientError
 from router.logs import log, log_exception
 from router.settings import TopicSettings
 
+# Errors that say "not now" rather than "never": the work is retried, not
+# dead-lettered. READONLY (a replica after failover), OOM, MASTERDOWN and TRYAGAIN
+# clear up on the Redis side; the worker waits, unready, and loses nothing.
 TRANSIENT: tuple[type[BaseException], ...] = (
     TransientError,
     RedisConnectionError,
     RedisTimeoutError,
+    ReadOnlyError,
+    OutOfMemoryError,
+    MasterDownError,
+    TryAgainError,
     KafkaError,
 )
 
@@ -116,6 +124,7 @@ class ConsumeLoop:
         self._on_polled = on_polled
         self.last_progress = time.monotonic()
         self.healthy = True
+        self._lag_series: set[tuple[str, str]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -136,12 +145,19 @@ class ConsumeLoop:
             self.last_progress = time.monotonic()
 
     async def _record_lag(self) -> None:
+        reported: set[tuple[str, str]] = set()
         for tp in self._consumer.assignment():
             highwater = self._consumer.highwater(tp)
             if highwater is not None:
                 lag = max(0, highwater - await self._consumer.position(tp))
-                topic = base_topic(self._topics, tp.topic)
-                self._metrics.consumer_lag.labels(topic, str(tp.partition)).set(lag)
+                labels = (base_topic(self._topics, tp.topic), str(tp.partition))
+                self._metrics.consumer_lag.labels(*labels).set(lag)
+                reported.add(labels)
+        # A partition that moved to another process after a rebalance is that
+        # process's to report: a stale value here would raise false lag alerts.
+        for labels in self._lag_series - reported:
+            self._metrics.consumer_lag.remove(*labels)
+        self._lag_series = reported
 
     async def _process_batch(self, batches: Batches, stop: asyncio.Event) -> bool:
         """Process, publish and finish a batch; False if asked to stop meanwhile.

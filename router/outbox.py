@@ -63,12 +63,13 @@ class OutboxPublisher:
 
     async def publish_once(self) -> int:
         """Publish one batch if we hold (or get) the lease; the number published."""
+        # Every router reports the depth, lease or not, so no copy of the gauge goes stale.
+        self._metrics.outbox_depth.set(await self._redis.llen(self._keys.outbox))
         held = await self._redis.set(self._keys.outbox_lock, self._token, nx=True, px=LEASE_MS)
         if not held and await self._redis.get(self._keys.outbox_lock) != self._token.encode():
             return 0
         try:
             raw = await self._redis.lrange(self._keys.outbox, 0, BATCH - 1)
-            self._metrics.outbox_depth.set(await self._redis.llen(self._keys.outbox))
             if not raw:
                 return 0
             futures = []
@@ -78,6 +79,7 @@ class OutboxPublisher:
             await asyncio.gather(*futures)
             await self._redis.ltrim(self._keys.outbox, len(raw), -1)
             self._metrics.outbox_published.inc(len(raw))
+            self._metrics.outbox_depth.set(await self._redis.llen(self._keys.outbox))
             return len(raw)
         finally:
             await self._release(keys=[self._keys.outbox_lock], args=[self._token])

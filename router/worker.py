@@ -66,6 +66,10 @@ class Worker:
         self.registry = registry
         self.metrics = Metrics(registry)
         self.rules = RulebookSource(settings.rulebook, self.metrics, role)
+        topics = settings.topics
+        inputs = {"router": (topics.leads, topics.reps), "monitor": (topics.activities, topics.assignments)}
+        primed = inputs["router"] + inputs["monitor"] if role == "all" else inputs[role]
+        self.metrics.prime(self.rules.book, primed, settings.sla.first_touch_seconds)
         self.keys = RedisKeys(settings.redis.prefix)
         self.redis = make_redis(settings)
         self.producer = make_producer(settings.kafka)
@@ -143,6 +147,7 @@ class Worker:
                 self.redis_ok = True
             except (RedisError, OSError, TimeoutError):
                 self.redis_ok = False
+            self.metrics.ready.labels(self.role).set(1 if self.readiness()[0] else 0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=REDIS_PROBE_SECONDS)
 

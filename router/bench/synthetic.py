@@ -45,7 +45,7 @@ def rulebook(reps: int = 200, routes: int = 50, accounts: int = 2000, seed: int 
                     {"field": "company.employees", "lt": 2000},
                 ]
             },
-        },  # fmt: skip
+        },
         {"id": "ent", "when": {"field": "company.employees", "gte": 2000}},
         {"id": "inbound", "when": {"field": "source", "in": ["web-form", "webinar", "content"]}},
     ]
@@ -75,15 +75,18 @@ def rulebook(reps: int = 200, routes: int = 50, accounts: int = 2000, seed: int 
         {"id": "named", "when": {"named_account": True}, "assign": {"owner": True}}
     ]
     for lang in LANGUAGES:
-        route_list.append({"id": f"lang-{lang}", "when": {"field": "attributes.language", "equals": lang,
-                           "segment": "ent"}, "assign": {"team": f"lang-{lang}", "skills_from": "attributes.language"}})  # fmt: skip
+        when = {"field": "attributes.language", "equals": lang, "segment": "ent"}
+        assign = {"team": f"lang-{lang}", "skills_from": "attributes.language"}
+        route_list.append({"id": f"lang-{lang}", "when": when, "assign": assign})
     for region in REGIONS:
         for segment in SEGMENTS:
             for source in ("web-form", "webinar", "ads", "content"):
-                route_list.append({"id": f"{region}-{segment}-{source}",
-                                   "when": {"territory": region, "segment": segment, "field": "source", "equals": source},
-                                   "assign": {"team": f"{region}-{segment}"},
-                                   "fallback": {"team": f"{region}-{rng.choice(SEGMENTS)}"}})  # fmt: skip
+                when = {"territory": region, "segment": segment, "field": "source", "equals": source}
+                route_list.append({
+                    "id": f"{region}-{segment}-{source}", "when": when,
+                    "assign": {"team": f"{region}-{segment}"},
+                    "fallback": {"team": f"{region}-{rng.choice(SEGMENTS)}"},
+                })  # fmt: skip
     route_list = route_list[: routes - 1]
     route_list.append({"id": "catch-all", "assign": {"queue": "triage"}})
     return {"version": f"synthetic-{reps}-{routes}-{accounts}", "timezone": "UTC", "reps": rep_list,
