@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("action", choices=["up", "down", "status"])
     dev.add_argument("--dir", type=Path, default=DEFAULT_DEV_DIR, help="state folder it owns")
     dev.add_argument("--kafka-port", type=int, default=9092)
-    dev.add_argument("--kafka-controller-port", type=int, default=9093)
+    dev.add_argument("--kafka-controller-port", type=int, default=19093, help="(9093 is Alertmanager's)")
     dev.add_argument("--redis-port", type=int, default=6379)
 
     demo = sub.add_parser("demo", help="publish synthetic leads and activities, print what happens")
@@ -79,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--rulebook", type=Path, help="rulebook for --lead (default: LEADROUTER_RULEBOOK)")
     explain.add_argument("--at", type=_instant, help="decision time for --lead (ISO 8601; default now)")
+
+    bench = sub.add_parser("bench", help="benchmarks (figures for docs/benchmarks.md)")
+    bench_sub = bench.add_subparsers(dest="scenario", required=True)
+    decide_bench = bench_sub.add_parser("decide", help="pure routing decisions per second on one core")
+    decide_bench.add_argument("--reps", type=int, default=200)
+    decide_bench.add_argument("--routes", type=int, default=50)
+    decide_bench.add_argument("--accounts", type=int, default=2000)
+    decide_bench.add_argument("--count", type=int, default=20_000, help="decisions to time")
+    decide_bench.add_argument("--record", type=Path, help="append the figures to this markdown file")
 
     schemas = sub.add_parser("schemas", help="write (or --check) docs/schemas/*.json from the models")
     schemas.add_argument("--dir", type=Path, default=Path("docs/schemas"))
@@ -338,8 +348,33 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return _run_until_signal(lambda stop: run_demo(settings, options, stop))
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from router.bench import decide
+    from router.bench.record import append
+
+    result = decide.run(args.reps, args.routes, args.accounts, args.count)
+    lines = result.lines()
+    for line in lines:
+        print(line)
+    if args.record is not None:
+        append(args.record, "decide", lines)
+        print(f"recorded in {args.record}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `leadrouter ... | head`: the reader left; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "bench":
+        return cmd_bench(args)
     if args.command == "rules":
         return cmd_rules_check(args)
     if args.command == "schemas":

@@ -181,8 +181,11 @@ def _place(
             team = book.first_team.get(account.owner.rep)
             if team is None:
                 return step, None
-            # The owner cannot take it: their team does, by its own strategy.
-            return _team(route, team, None, (), None, lead, book, state, now)
+            # The owner cannot take it: their team does, by its own strategy. The
+            # step keeps the owner's verdict first, so the trace says why.
+            team_step, placed = _team(route, team, None, (), None, lead, book, state, now)
+            others = tuple(c for c in team_step.candidates if c[0] != account.owner.rep)
+            return RouteStep(route, True, "matched", team_step.outcome, step.candidates + others), placed
         assert account.owner.team is not None
         return _team(route, account.owner.team, None, (), None, lead, book, state, now)
     assert isinstance(target, TeamTarget)
