@@ -16,7 +16,7 @@ from rules.rulebook import Rulebook, TeamTarget
 COMPONENTS = ("router", "monitor", "sweeper", "outbox", "queue")
 REDIS_OPERATIONS = (
     "read_state", "assign", "mark_published", "touch", "claim", "ack", "open_counts",
-    "watermark_write", "watermark_read", "read_trace", "rep_status", "retry_queue",
+    "watermark_write", "watermark_read", "read_trace", "rep_status", "retry_queue", "reassign_queue",
 )  # fmt: skip
 
 # Seconds: fine resolution under a minute (tests, fast reps), then the ranges
@@ -157,6 +157,30 @@ class Metrics:
             ["team", "route"],
             registry=registry,
         )
+        self.leads_reassigned = Counter(
+            p + "leads_reassigned_total",
+            "Leads an SLA escalation took from their rep, by the team they left.",
+            ["team"],
+            registry=registry,
+        )
+        self.sla_warned = Counter(
+            p + "sla_warned_total",
+            "Warnings that a deadline is near and the lead untouched.",
+            ["team"],
+            registry=registry,
+        )
+        self.sla_escalated = Counter(
+            p + "sla_escalations_total",
+            "Escalation steps taken after a breach.",
+            ["team", "action"],
+            registry=registry,
+        )
+        self.late_arrivals = Counter(
+            p + "sla_late_arrivals_total",
+            "Touches made in time that reached leadrouter after the breach was published.",
+            ["team"],
+            registry=registry,
+        )
         self.rulebook_reloads = Counter(
             p + "rulebook_reloads_total",
             "Rulebook reloads after a file change or SIGHUP: ok, or rejected (invalid; the old one serves).",
@@ -231,8 +255,9 @@ class Metrics:
         for result in ("ok", "rejected"):
             self.rulebook_reloads.labels(result)
         for team in book.teams:
-            self.sla_met.labels(team.id)
-            self.sla_breached.labels(team.id)
+            for counter in (self.sla_met, self.sla_breached, self.sla_warned, self.late_arrivals,
+                            self.leads_reassigned):  # fmt: skip
+                counter.labels(team.id)
         self.leads_queued.labels(book.default_queue, "(none)")
         for route in book.routes:
             for target in (route.assign, route.fallback):

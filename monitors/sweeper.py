@@ -13,20 +13,21 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 
 from monitors.metrics import Metrics
-from monitors.timers import Clock, RedisTimers
+from monitors.timers import DueTimer, RedisTimers
 from monitors.touch import from_ms
 from monitors.watermark import Watermarks
 from router.codec import encode
 from router.consume import TRANSIENT
 from router.logs import log
+from router.rulebook_source import Rules
 from router.settings import Settings
-from rules.events import SlaBreached, derived_event_id
-from rules.rulebook import Rulebook
+from rules.events import SlaBreached, SlaEscalated, SlaWarning, derived_event_id
 
 logger = logging.getLogger("leadrouter.sweeper")
 
@@ -41,7 +42,7 @@ class Sweeper:
         watermarks: Watermarks,
         partitions: Callable[[], dict[str, int] | None],
         producer: AIOKafkaProducer,
-        rulebook: Callable[[], Rulebook],
+        rules: Callable[[], Rules],
         metrics: Metrics,
     ) -> None:
         self._sla = settings.sla
@@ -50,7 +51,7 @@ class Sweeper:
         self._watermarks = watermarks
         self._partitions = partitions
         self._producer = producer
-        self._rulebook = rulebook
+        self._rules = rules
         self._metrics = metrics
         self._gauges_at = 0.0
         self._started = time.monotonic()
@@ -96,46 +97,51 @@ class Sweeper:
         if cutoff is None:
             return 0
         lease_ms = int(self._sla.claim_lease_seconds * 1000)
-        clocks = await self._timers.claim(cutoff, now_ms, lease_ms, self._sla.claim_batch)
-        if not clocks:
+        timers = await self._timers.claim(cutoff, now_ms, lease_ms, self._sla.claim_batch)
+        if not timers:
             return 0
         detected = datetime.now(UTC)
-        futures = [await self._send(clock, detected) for clock in clocks]
+        rules = self._rules()
+        alerts = [alert(timer, detected, rules) for timer in timers]
+        futures = [
+            await self._producer.send(self._topic, key=a.timer.clock.lead_id.encode(), value=encode(a.event))
+            for a in alerts
+        ]
         await asyncio.gather(*futures)
-        await self._timers.ack([c.lead_id for c in clocks])
-        for clock in clocks:
+        await self._timers.ack([(a.timer.member, a.reassign) for a in alerts], now_ms)
+        for a in alerts:
+            self._observe(a, detected)
+        return len(timers)
+
+    def _observe(self, a: Alert, detected: datetime) -> None:
+        clock = a.timer.clock
+        who = {
+            "lead_id": clock.lead_id,
+            "rep_id": clock.rep_id,
+            "team": clock.team,
+            "attempt": str(clock.attempt),
+        }
+        if isinstance(a.event, SlaBreached):
             lateness = max(0.0, detected.timestamp() - clock.due_ms / 1000)
             self._metrics.sla_breached.labels(clock.team).inc()
             self._metrics.breach_lateness.observe(lateness)
+            log(logger, "sla.breached", logging.WARNING, **who, late_by=round(lateness, 3))
+        elif isinstance(a.event, SlaWarning):
+            self._metrics.sla_warned.labels(clock.team).inc()
+            log(logger, "sla.warning", logging.INFO, **who)
+        else:
+            self._metrics.sla_escalated.labels(clock.team, a.event.action).inc()
             log(
                 logger,
-                "sla.breached",
+                "sla.escalated",
                 logging.WARNING,
-                lead_id=clock.lead_id,
-                rep_id=clock.rep_id,
-                team=clock.team,
-                late_by=round(lateness, 3),
+                **who,
+                step=str(a.event.level),
+                action=a.event.action,
             )
-        return len(clocks)
-
-    async def _send(self, clock: Clock, detected: datetime) -> asyncio.Future[object]:
-        event = SlaBreached(
-            event_id=derived_event_id(clock.lead_id, clock.attempt, "sla.breached"),
-            lead_id=clock.lead_id,
-            rep_id=clock.rep_id,
-            team=clock.team,
-            attempt=clock.attempt,
-            assigned_at=from_ms(clock.assigned_ms),
-            due_at=from_ms(clock.due_ms),
-            detected_at=detected,
-        )
-        fut: asyncio.Future[object] = await self._producer.send(
-            self._topic, key=clock.lead_id.encode(), value=encode(event)
-        )
-        return fut
 
     async def _refresh_gauges(self) -> None:
-        book = self._rulebook()
+        book = self._rules().book
         by_team: dict[str, int] = {t.id: 0 for t in book.teams}
         for rep, count in (await self._timers.open_by_rep()).items():
             team = book.team_of(rep)
@@ -143,3 +149,42 @@ class Sweeper:
                 by_team[team] = by_team.get(team, 0) + max(0, count)
         for team, count in by_team.items():
             self._metrics.open_leads.labels(team).set(count)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    timer: DueTimer
+    event: SlaBreached | SlaWarning | SlaEscalated
+    reassign: bool = False
+
+
+def alert(timer: DueTimer, now: datetime, rules: Rules) -> Alert:
+    """The event a due timer publishes; ids are (lead, attempt, kind), so copies dedupe."""
+    clock = timer.clock
+    common = {
+        "lead_id": clock.lead_id, "rep_id": clock.rep_id, "team": clock.team, "attempt": clock.attempt,
+        "policy": clock.policy, "due_at": from_ms(clock.due_ms),
+    }  # fmt: skip
+    if timer.kind == "breach":
+        event_id = derived_event_id(clock.lead_id, clock.attempt, "sla.breached")
+        breached = SlaBreached(event_id=event_id, alert_id=event_id, assigned_at=from_ms(clock.assigned_ms),
+                               detected_at=now, **common)  # fmt: skip
+        return Alert(timer, breached)
+    if timer.kind == "warn":
+        event_id = derived_event_id(clock.lead_id, clock.attempt, "sla.warning")
+        warning = SlaWarning(event_id=event_id, alert_id=event_id, assigned_at=from_ms(clock.assigned_ms),
+                             warned_at=now, **common)  # fmt: skip
+        return Alert(timer, warning)
+    level = int(timer.kind.removeprefix("esc"))
+    steps = rules.policies.by_id(clock.policy).escalation
+    # The policy may have changed since the timer was armed: a step it no longer has
+    # becomes a plain notification of the rep.
+    action = steps[level].action if level < len(steps) else "notify_rep"
+    contact = None
+    if action == "notify_contact":
+        team = next((t for t in rules.book.teams if t.id == clock.team), None)
+        contact = team.escalation_contact if team is not None else None
+    event_id = derived_event_id(clock.lead_id, clock.attempt, f"sla.escalated.{level}")
+    escalated = SlaEscalated(event_id=event_id, alert_id=event_id, level=level, action=action,
+                             contact=contact, escalated_at=now, **common)  # fmt: skip
+    return Alert(timer, escalated, reassign=action == "reassign")

@@ -35,13 +35,25 @@ class Clock:
     attempt: int
     assigned_ms: int
     due_ms: int
+    policy: str = "default"
+    clock_ms: int | None = None  # when the clock started (assignment or lead creation)
+
+
+@dataclass(frozen=True, slots=True)
+class DueTimer:
+    """A claimed timer: what fell due (warn, breach or esc<N>) for which clock."""
+
+    member: str
+    kind: str
+    clock: Clock
 
 
 @dataclass(frozen=True, slots=True)
 class TouchResult:
-    outcome: Literal["met", "pending", "nothing", "queued", "other_rep", "duplicate"]
+    outcome: Literal["met", "pending", "nothing", "queued", "other_rep", "not_counted", "duplicate"]
     clock: Clock | None = None
     touched_ms: int | None = None
+    breached: bool = False  # the breach was already published: a late arrival
 
 
 class RedisTimers:
@@ -56,25 +68,27 @@ class RedisTimers:
         self._claim = redis.register_script(_script("claim"))
         self._ack = redis.register_script(_script("ack"))
 
-    async def touch(self, lead_id: str, rep_id: str, touched_ms: int) -> TouchResult:
+    async def touch(
+        self, lead_id: str, rep_id: str, touched_ms: int, channel: str = "call", direction: str = "outbound"
+    ) -> TouchResult:
         """Apply a touch; `rep_id=""` settles a touch that arrived before the assignment."""
         k = self._keys
         with self._timed("touch"):
             raw = await self._touch(
                 keys=[k.lead(lead_id), k.open, k.due, k.inflight, k.pending(lead_id), k.freed],
-                args=[rep_id, touched_ms, lead_id, self._retention],
+                args=[rep_id, touched_ms, lead_id, self._retention, channel, direction],
             )
         outcome = raw[0].decode()
         if outcome != "met":
             return TouchResult(outcome)
-        rep, team, attempt, assigned, due, touched = (v.decode() for v in raw[1:])
-        clock = Clock(lead_id, rep, team, int(attempt), int(assigned), int(due))
-        return TouchResult("met", clock, int(touched))
+        rep, team, attempt, assigned, due, touched, policy, clock_ms, breached = (v.decode() for v in raw[1:])
+        clock = Clock(lead_id, rep, team, int(attempt), int(assigned), int(due), policy, int(clock_ms))
+        return TouchResult("met", clock, int(touched), breached == "1")
 
     async def settle(self, lead_id: str) -> TouchResult:
         return await self.touch(lead_id, "", 0)
 
-    async def claim(self, cutoff_ms: int, now_ms: int, lease_ms: int, limit: int) -> list[Clock]:
+    async def claim(self, cutoff_ms: int, now_ms: int, lease_ms: int, limit: int) -> list[DueTimer]:
         with self._timed("claim"):
             raw = await self._claim(
                 keys=[self._keys.due, self._keys.inflight],
@@ -82,14 +96,20 @@ class RedisTimers:
             )
         out = []
         for i in range(0, len(raw), 6):
-            lead, rep, team, attempt, assigned, due = (v.decode() for v in raw[i : i + 6])
-            out.append(Clock(lead, rep, team, int(attempt), int(assigned), int(due)))
+            member, rep, team, assigned, due, policy = (v.decode() for v in raw[i : i + 6])
+            kind, attempt, lead = member.split(":", 2)
+            clock = Clock(lead, rep, team, int(attempt), int(assigned), int(due), policy or "default")
+            out.append(DueTimer(member, kind, clock))
         return out
 
-    async def ack(self, lead_ids: Sequence[str]) -> None:
-        if lead_ids:
+    async def ack(self, timers: Sequence[tuple[str, bool]], now_ms: int) -> None:
+        """Mark published alerts (`member`, `reassign?`) alerted and release their claims."""
+        if timers:
+            args: list[str | int] = [self._keys.lead_prefix(), now_ms]
+            for member, reassign in timers:
+                args += [member, "1" if reassign else "0"]
             with self._timed("ack"):
-                await self._ack(keys=[self._keys.inflight], args=[self._keys.lead_prefix(), *lead_ids])
+                await self._ack(keys=[self._keys.inflight, self._keys.reassign], args=args)
 
     async def mark_met_published(self, lead_ids: Sequence[str]) -> None:
         with self._timed("mark_published"):

@@ -4,6 +4,7 @@ touches that arrived before them. Each first touch publishes one `sla.met`."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from monitors.metrics import Metrics
@@ -11,6 +12,7 @@ from monitors.timers import RedisTimers, TouchResult
 from router.codec import decode_activity, decode_assignment, encode
 from router.consume import Outbox, Record
 from router.logs import log
+from router.rulebook_source import Rules
 from router.settings import Settings
 from rules.events import SlaMet, derived_event_id
 from rules.sla import response_seconds
@@ -23,7 +25,10 @@ def from_ms(ms: int) -> datetime:
 
 
 class TouchProcessor:
-    def __init__(self, settings: Settings, timers: RedisTimers, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, timers: RedisTimers, metrics: Metrics, rules: Callable[[], Rules]
+    ) -> None:
+        self._rules = rules
         topics = settings.topics
         self._activities = topics.name(topics.activities)
         self._assignments = topics.name(topics.assignments)
@@ -41,7 +46,9 @@ class TouchProcessor:
         if record.topic == self._activities:
             activity = decode_activity(record.key, record.value)
             touched_ms = int(activity.occurred_at.timestamp() * 1000)
-            result = await self._timers.touch(activity.lead_id, activity.rep_id, touched_ms)
+            result = await self._timers.touch(
+                activity.lead_id, activity.rep_id, touched_ms, activity.channel, activity.direction
+            )
             if result.outcome == "pending":
                 log(logger, "touch.pending", lead_id=activity.lead_id, channel=activity.channel)
         else:
@@ -69,33 +76,30 @@ class TouchProcessor:
             from_ms(clock.due_ms),
             from_ms(touched_ms),
         )
+        started_at = from_ms(clock.clock_ms if clock.clock_ms is not None else clock.assigned_ms)
         seconds = response_seconds(assigned_at, touched_at)
+        policies = self._rules().policies
+        business = policies.business_seconds(policies.by_id(clock.policy), started_at, touched_at)
+        within = touched_ms <= clock.due_ms
+        # In time, but it reached us after the breach went out: the breach stands.
+        late_arrival = within and result.breached
+        event_id = derived_event_id(clock.lead_id, clock.attempt, "sla.met")
         met = SlaMet(
-            event_id=derived_event_id(clock.lead_id, clock.attempt, "sla.met"),
-            lead_id=clock.lead_id,
-            rep_id=clock.rep_id,
-            team=clock.team,
-            attempt=clock.attempt,
-            assigned_at=assigned_at,
-            due_at=due_at,
-            touched_at=touched_at,
-            response_seconds=seconds,
-            within_sla=touched_ms <= clock.due_ms,
-        )
+            event_id=event_id, alert_id=event_id, lead_id=clock.lead_id, rep_id=clock.rep_id, team=clock.team,
+            attempt=clock.attempt, assigned_at=assigned_at, due_at=due_at, touched_at=touched_at,
+            response_seconds=seconds, within_sla=within, policy=clock.policy,
+            business_response_seconds=business, late_arrival=late_arrival,
+        )  # fmt: skip
         await out.send(self._sla_topic, clock.lead_id.encode(), encode(met))
         self._met.add(clock.lead_id)
         self._metrics.first_touch_seconds.labels(clock.team).observe(seconds)
-        if met.within_sla:
+        if late_arrival:
+            self._metrics.late_arrivals.labels(clock.team).inc()
+        elif within:
             self._metrics.sla_met.labels(clock.team).inc()
-        log(
-            logger,
-            "sla.met",
-            lead_id=clock.lead_id,
-            rep_id=clock.rep_id,
-            team=clock.team,
-            response_seconds=round(seconds, 3),
-            within_sla=met.within_sla,
-        )
+        log(logger, "sla.met", lead_id=clock.lead_id, rep_id=clock.rep_id, team=clock.team,
+            response_seconds=round(seconds, 3), business_seconds=round(business, 3), within_sla=within,
+            late_arrival=late_arrival)  # fmt: skip
 
     async def after_publish(self) -> None:
         met, self._met = self._met, set()

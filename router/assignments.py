@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Any, Literal
 
+import orjson
 from redis.asyncio import Redis
 
 from monitors.metrics import Metrics
@@ -51,6 +52,18 @@ def _pool_state(raw: dict[Any, Any]) -> tuple[int, int | None, dict[str, int]]:
     fields = {_text(k): int(v) for k, v in raw.items()}
     weights = {k[2:]: v for k, v in fields.items() if k.startswith("w:")}
     return fields.get("version", 0), fields.get("cursor"), weights
+
+
+@dataclass(frozen=True, slots=True)
+class ReassignContext:
+    """What routing a lead again needs from its record."""
+
+    attempt: int
+    rep: str
+    team: str
+    policy: str
+    assignees: frozenset[str]
+    lead_event: bytes
 
 
 class AssignmentStore:
@@ -119,36 +132,55 @@ class AssignmentStore:
         assigned_ms: int,
         due_ms: int,
         lead_event: bytes = b"",
-        requeue: bool = False,
+        mode: Literal["new", "requeue", "reassign"] = "new",
+        timers: Sequence[tuple[str, int]] = (),
+        fields: Mapping[str, str] | None = None,
+        keep_lead: bool = False,
+        outbox: Sequence[tuple[str, str, str]] = (),
     ) -> CommitResult:
-        """Record a decision. `requeue` assigns a lead waiting on the retry queue and
-        hands its events to the outbox; otherwise the caller publishes them."""
+        """Record a decision, its SLA timers and plan `fields`, atomically.
+
+        `requeue` assigns a lead waiting on the retry queue; `reassign` routes an
+        assigned lead again as `attempt` (its previous attempt is `attempt - 1`).
+        On both, the events (and any `outbox` records) go to the Redis outbox;
+        on `new`, the caller publishes them.
+        """
         k = self._keys
-        tail: list[str | int | bytes] = [
-            trace, "requeue" if requeue else "new",
-            "1" if isinstance(decision, Queued) and decision.retry else "0",
-            lead_event, *self._outbox_topics,
-        ]  # fmt: skip
+        spec: dict[str, object] = {
+            "mode": mode, "lead": lead_id, "attempt": str(attempt), "previous_attempt": str(attempt - 1),
+            "assigned_ms": str(assigned_ms), "due_ms": str(due_ms), "retention": str(self._retention),
+            "daily_ttl": str(DAILY_TTL_SECONDS), "keep_lead": "1" if keep_lead else "0",
+            "topics": list(self._outbox_topics), "outbox": [list(r) for r in outbox],
+            "timers": [[member, str(score)] for member, score in timers], "fields": dict(fields or {}),
+            "weights": {}, "version": "", "cursor": "", "capacity": "0", "daily_cap": "",
+            "retry": "1" if isinstance(decision, Queued) and decision.retry else "0",
+        }  # fmt: skip
         if isinstance(decision, Assignment):
             a = decision
-            pool_key = k.pool(a.pool) if a.pool is not None else k.pool("(none)")
-            keys = [k.lead(lead_id), pool_key, k.open, k.due, k.last_assigned, k.daily(a.local_day)]
-            weights = [x for rep, w in (a.weights_after or {}).items() for x in (rep, w)]
-            args: list[str | int | bytes] = [
-                "assigned", a.rep_id, a.team, a.route, attempt, assigned_ms, due_ms, event,
-                "" if a.pool_version is None else a.pool_version,
-                "" if a.cursor_after is None else a.cursor_after,
-                a.capacity, "" if a.daily_cap is None else a.daily_cap,
-                self._retention, lead_id, DAILY_TTL_SECONDS, *tail, *weights,
-            ]  # fmt: skip
+            spec.update(
+                status="assigned", rep=a.rep_id, team=a.team, route=a.route,
+                version="" if a.pool_version is None else str(a.pool_version),
+                cursor="" if a.cursor_after is None else str(a.cursor_after),
+                weights={rep: str(w) for rep, w in (a.weights_after or {}).items()},
+                capacity=str(a.capacity), daily_cap="" if a.daily_cap is None else str(a.daily_cap),
+            )  # fmt: skip
+            pool_key, daily_key = k.pool(a.pool or "(none)"), k.daily(a.local_day)
         else:
-            q = decision
-            keys = [k.lead(lead_id), k.pool("(none)"), k.open, k.due, k.last_assigned, k.daily("(none)")]
-            args = ["queued", "", q.queue, q.route, attempt, assigned_ms, due_ms, event,
-                    "", "", 0, "", self._retention, lead_id, DAILY_TTL_SECONDS, *tail]  # fmt: skip
-        keys += [k.retry, k.outbox]
+            spec.update(status="queued", rep="", team=decision.queue, route=decision.route)
+            pool_key, daily_key = k.pool("(none)"), k.daily("(none)")
+        keys = [
+            k.lead(lead_id),
+            pool_key,
+            k.open,
+            k.due,
+            k.last_assigned,
+            daily_key,
+            k.retry,
+            k.outbox,
+            k.reassign,
+        ]
         with self._timed("assign"):
-            result = await self._assign(keys=keys, args=args)
+            result = await self._assign(keys=keys, args=[orjson.dumps(spec), event, trace, lead_event])
         kind = result[0].decode()
         if kind == "exists":
             return CommitResult("exists", Existing(result[1], result[2] == b"1"))
@@ -176,6 +208,26 @@ class AssignmentStore:
     async def freed(self) -> int:
         """A counter that moves whenever a first touch frees capacity somewhere."""
         return int(await self._redis.get(self._keys.freed) or 0)
+
+    async def reassign_requests(self, limit: int) -> list[str]:
+        with self._timed("reassign_queue"):
+            raw: list[bytes] = await self._redis.zrange(self._keys.reassign, 0, limit - 1)  # type: ignore[assignment]
+        return [_text(r) for r in raw]
+
+    async def reassign_context(self, lead_id: str) -> ReassignContext | None:
+        """The lead's current attempt, if it is still assigned and can be routed again."""
+        fields = ["status", "attempt", "rep", "team", "policy", "assignees", "lead", "touched_ms"]
+        raw = await self._redis.hmget(self._keys.lead(lead_id), fields)
+        status, attempt, rep, team, policy, assignees, lead, touched = raw
+        if status != b"assigned" or touched is not None or lead is None or attempt is None:
+            return None
+        return ReassignContext(
+            int(attempt), _text(rep or b""), _text(team or b""), _text(policy or b"default"),
+            frozenset(_text(assignees or b"").split(",")) - {""}, _raw(lead) or b"",
+        )  # fmt: skip
+
+    async def drop_reassign(self, lead_id: str) -> None:
+        await self._redis.zrem(self._keys.reassign, lead_id)
 
     async def drop_waiting(self, lead_id: str) -> None:
         """Forget a queued lead whose record is gone (expired): nothing left to assign."""

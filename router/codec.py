@@ -21,7 +21,7 @@ M = TypeVar("M", bound=BaseModel)
 
 _LEAD_TYPES = {"lead.created", "lead.updated"}
 _ACTIVITY_TYPES = {"activity"}
-_ASSIGNMENT_TYPES = {"lead.assigned", "lead.queued"}
+_ASSIGNMENT_TYPES = {"lead.assigned", "lead.queued", "lead.reassigned"}
 
 
 def _load_object(value: bytes | None) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 from redis.asyncio import Redis
 
 from router.assignments import AssignmentStore
@@ -22,7 +23,7 @@ from router.redis_keys import RedisKeys
 from router.settings import Settings
 from rules.compiled import CompiledRulebook
 from rules.decide import decide
-from rules.events import AssignmentEvent, Lead, LeadAssigned, LeadQueued, RoutingDecision
+from rules.events import Lead, LeadAssigned, LeadQueued, RoutingDecision
 from rules.selection import RepState
 
 VERDICTS = {
@@ -43,7 +44,9 @@ OUTCOMES = {
     "no_owner": "not a named account, falling through",
     "skipped": "skipped",
 }
-_EVENT: TypeAdapter[LeadAssigned | LeadQueued] = TypeAdapter(AssignmentEvent)
+_EVENT: TypeAdapter[LeadAssigned | LeadQueued] = TypeAdapter(
+    Annotated[LeadAssigned | LeadQueued, Field(discriminator="type")]
+)
 
 
 @dataclass(frozen=True, slots=True)

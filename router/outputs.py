@@ -17,7 +17,13 @@ from rules.events import (
 
 
 def assignment_event(
-    event: LeadEvent, decision: Decision, version: str, now: datetime, due: datetime, attempt: int = 1
+    event: LeadEvent,
+    decision: Decision,
+    version: str,
+    now: datetime,
+    due: datetime,
+    attempt: int = 1,
+    policy: str = "default",
 ) -> LeadAssigned | LeadQueued:
     lead_id = event.lead.id
     summary = decision.trace.summary()
@@ -34,6 +40,7 @@ def assignment_event(
             attempt=attempt,
             lead_created_at=event.occurred_at,
             explanation=summary,
+            policy=policy,
         )
     return LeadQueued(
         event_id=derived_event_id(lead_id, attempt, "lead.queued"),

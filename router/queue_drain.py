@@ -1,4 +1,5 @@
-"""Assigns queued leads, first in first out, as soon as someone can take them.
+"""Routes leads again: waiting leads when someone can take them, and leads an
+SLA escalation takes from their rep.
 
 A lead queued because every rep who could take it was busy or away waits on a
 retry queue in Redis (ordered by when it was queued). Every second, and at once
@@ -7,6 +8,11 @@ the current state; those that now find a rep are assigned with the same atomic
 compare-and-set as new leads, and their events go out through the outbox. A lead
 that still finds nobody keeps its place; the ones behind it may still go to
 other pools (first in, first out within what can be placed).
+
+A reassigning escalation leaves a request in Redis; the lead is routed again as
+attempt + 1, excluding every rep who already had it, and `lead.reassigned` plus
+the new `lead.assigned` go out through the outbox. Once the policy's attempts are
+used up, the lead goes to the policy's exhausted queue instead.
 """
 
 from __future__ import annotations
@@ -16,19 +22,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from monitors.metrics import Metrics
-from router.assignments import AssignmentStore
+from router.assignments import AssignmentStore, ReassignContext
 from router.codec import decode_lead_event, encode
 from router.consume import TRANSIENT
 from router.errors import InvalidEvent
 from router.logs import log
 from router.outbox import OutboxPublisher
-from router.outputs import assignment_event, decision_event
-from rules.compiled import CompiledRulebook
-from rules.decide import Assignment, decide
-from rules.sla import first_touch_due
+from router.placement import place
+from router.rulebook_source import Rules
+from rules.decide import Assignment
+from rules.events import LeadReassigned, derived_event_id
 
 logger = logging.getLogger("leadrouter.queue")
 
@@ -47,19 +53,19 @@ class QueueDrainer:
     def __init__(
         self,
         store: AssignmentStore,
-        rules: Callable[[], CompiledRulebook],
+        rules: Callable[[], Rules],
         outbox: OutboxPublisher,
         metrics: Metrics,
+        assignments_topic: str,
         clock: Callable[[], datetime],
-        sla: timedelta,
         interval: float = 1.0,
     ) -> None:
         self._store = store
         self._rules = rules
         self._outbox = outbox
+        self._assignments_topic = assignments_topic
         self._metrics = metrics
         self._clock = clock
-        self._sla = sla
         self._interval = interval
         self._freed_seen: int | None = None
         self._last_pass = 0.0
@@ -76,6 +82,7 @@ class QueueDrainer:
                 await asyncio.wait_for(self.wake.wait(), timeout=self._interval)
 
     async def _maybe_drain(self) -> None:
+        await self.reassign_once()
         """Decide waiting leads again only when something may have changed for them."""
         woken = self.wake.is_set()
         self.wake.clear()
@@ -108,28 +115,69 @@ class QueueDrainer:
         except InvalidEvent:
             await self._store.drop_waiting(lead_id)  # validated once already; cannot happen
             return False
-        book = self._rules()
+        rules = self._rules()
         for _ in range(MAX_CAS_ATTEMPTS):
             now = self._clock()
-            _, state = await self._store.read(lead_id, book, now)
-            decision = decide(event.lead, book, state, now)
-            if not isinstance(decision, Assignment):
-                return False
-            due = first_touch_due(now, self._sla)
-            payload = encode(assignment_event(event, decision, book.version, now, due))
-            trace = encode(decision_event(lead_id, decision, book.version))
-            result = await self._store.commit(
-                lead_id, decision, payload, trace=trace, attempt=1,
-                assigned_ms=epoch_ms(now), due_ms=epoch_ms(due), requeue=True,
-            )  # fmt: skip
-            if result.status == "conflict":
+            _, state = await self._store.read(lead_id, rules.compiled, now)
+            placed = await place(self._store, rules, event, raw, state, now, mode="requeue")
+            if placed.result.status == "conflict":
                 continue
-            if result.status != "ok":
+            decision = placed.decision
+            if placed.result.status != "ok" or not isinstance(decision, Assignment):
                 return False
             waited = max(0.0, now.timestamp() - event.occurred_at.timestamp())
             self._metrics.leads_dequeued.labels(decision.team, decision.route).inc()
             self._metrics.leads_routed.labels(decision.team, decision.route).inc()
             log(logger, "lead.dequeued", lead_id=lead_id, rep_id=decision.rep_id, team=decision.team,
                 route=decision.route, waited_seconds=round(waited, 3))  # fmt: skip
+            return True
+        return False
+
+    async def reassign_once(self) -> int:
+        """Route again the leads an escalation asked for; the number handled."""
+        handled = 0
+        for lead_id in await self._store.reassign_requests(BATCH):
+            context = await self._store.reassign_context(lead_id)
+            if context is None:
+                await self._store.drop_reassign(lead_id)  # touched meanwhile, or expired
+                continue
+            if await self._reassign(lead_id, context):
+                handled += 1
+        if handled:
+            self._outbox.wake.set()
+        return handled
+
+    async def _reassign(self, lead_id: str, context: ReassignContext) -> bool:
+        try:
+            event = decode_lead_event(lead_id.encode(), context.lead_event)
+        except InvalidEvent:
+            await self._store.drop_reassign(lead_id)
+            return False
+        rules = self._rules()
+        policy = rules.policies.by_id(context.policy)
+        attempt = context.attempt + 1
+        exhausted = policy.exhausted_queue if attempt > policy.max_attempts else None
+        for _ in range(MAX_CAS_ATTEMPTS):
+            now = self._clock()
+            reassigned = LeadReassigned(
+                event_id=derived_event_id(lead_id, attempt, "lead.reassigned"), lead_id=lead_id,
+                from_rep_id=context.rep, from_team=context.team, attempt=attempt,
+                reason="first-touch SLA missed" if exhausted is None else "SLA attempts exhausted",
+                reassigned_at=now,
+            )  # fmt: skip
+            record = (self._assignments_topic, lead_id, encode(reassigned).decode())
+            _, state = await self._store.read(lead_id, rules.compiled, now)
+            placed = await place(
+                self._store, rules, event, context.lead_event, state, now, mode="reassign", attempt=attempt,
+                exclude=context.assignees, exhausted_queue=exhausted, outbox=(record,),
+            )  # fmt: skip
+            if placed.result.status == "conflict":
+                continue
+            if placed.result.status != "ok":
+                return False
+            decision = placed.decision
+            to = decision.rep_id if isinstance(decision, Assignment) else f"queue {decision.queue}"
+            self._metrics.leads_reassigned.labels(context.team).inc()
+            log(logger, "lead.reassigned", lead_id=lead_id, from_rep=context.rep, to=to, attempt=attempt)
             return True
         return False

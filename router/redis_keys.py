@@ -11,11 +11,13 @@
     {p}:status          hash  rep -> live status from the reps topic
     {p}:status_at       hash  rep -> occurred_at (ms) of the status applied (newest wins)
     {p}:retry           zset  lead -> queued_ms: leads queued because nobody could take them
+    {p}:reassign        zset  lead -> requested_ms: leads an escalation asks to route again
     {p}:freed           str   counter bumped whenever a first touch frees a rep's capacity
     {p}:outbox          list  [topic, key, value] records to publish (from the retry path)
     {p}:outbox:lock     str   the publisher holding the outbox (a lease)
-    {p}:sla:due         zset  lead -> first-touch deadline (epoch ms)
-    {p}:sla:inflight    zset  lead -> claim lease expiry (epoch ms)
+    {p}:sla:due         zset  `kind:attempt:lead` -> when the timer falls due (epoch ms);
+                              kind is warn, breach or esc<N> (an escalation step)
+    {p}:sla:inflight    zset  the same members -> claim lease expiry (epoch ms)
     {p}:pending:{lead}  hash  rep -> earliest touch seen before the assignment (ms)
     {p}:wm:{topic}      hash  partition -> watermark (epoch ms) of the monitors' progress
 
@@ -71,6 +73,10 @@ class RedisKeys:
     @property
     def retry(self) -> str:
         return f"{self.prefix}:retry"
+
+    @property
+    def reassign(self) -> str:
+        return f"{self.prefix}:reassign"
 
     @property
     def freed(self) -> str:

@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from monitors.metrics import Metrics
 from router.assignments import AssignmentStore
-from router.codec import decode_lead_event, encode
+from router.codec import decode_lead_event
 from router.consume import Outbox, Record
 from router.errors import TransientError
 from router.logs import log
-from router.outputs import assignment_event, decision_event
+from router.placement import place
 from router.rep_status import RepStatusUpdater
+from router.rulebook_source import Rules
 from router.settings import Settings
-from rules.compiled import CompiledRulebook
-from rules.decide import Assignment, Decision, decide
+from rules.decide import Assignment, Decision
 from rules.events import LeadEvent
-from rules.sla import first_touch_due
 
 logger = logging.getLogger("leadrouter.router")
 
@@ -40,7 +39,7 @@ class RoutingProcessor:
     def __init__(
         self,
         settings: Settings,
-        rules: Callable[[], CompiledRulebook],
+        rules: Callable[[], Rules],
         store: AssignmentStore,
         metrics: Metrics,
         clock: Callable[[], datetime],
@@ -51,7 +50,6 @@ class RoutingProcessor:
         self._store = store
         self._metrics = metrics
         self._clock = clock
-        self._sla = timedelta(seconds=settings.sla.first_touch_seconds)
         topics = settings.topics
         self._out_topic = topics.name(topics.assignments)
         self._trace_topic = topics.name(topics.routing_decisions)
@@ -75,30 +73,22 @@ class RoutingProcessor:
         event = decode_lead_event(record.key, record.value)
         self._metrics.leads_received.labels(event.type).inc()
         lead_id = event.lead.id
-        book = self._rules()  # one rulebook for the whole decision, even across a reload
+        rules = self._rules()  # one rulebook for the whole decision, even across a reload
         for _ in range(MAX_CAS_ATTEMPTS):
             now = self._clock()
-            existing, state = await self._store.read(lead_id, book, now)
+            existing, state = await self._store.read(lead_id, rules.compiled, now)
             if existing is None:
-                decision = decide(event.lead, book, state, now)
-                due = first_touch_due(now, self._sla)
-                output = assignment_event(event, decision, book.version, now, due)
-                payload = encode(output)
-                trace = encode(decision_event(lead_id, decision, book.version))
-                result = await self._store.commit(
-                    lead_id, decision, payload, trace=trace, attempt=1,
-                    assigned_ms=epoch_ms(now), due_ms=epoch_ms(due), lead_event=record.value or b"",
-                )  # fmt: skip
-                if result.status == "conflict":
+                placed = await place(self._store, rules, event, record.value or b"", state, now)
+                if placed.result.status == "conflict":
                     continue
-                if result.status == "ok":
-                    await out.send(self._out_topic, record.key, payload)
-                    await out.send(self._trace_topic, record.key, trace)
+                if placed.result.status == "ok":
+                    await out.send(self._out_topic, record.key, placed.event)
+                    await out.send(self._trace_topic, record.key, placed.trace)
                     self._published.append(lead_id)
                     self._in_batch.add(lead_id)
-                    self._observe(event, decision, now)
+                    self._observe(event, placed.decision, now)
                     return
-                existing = result.existing
+                existing = placed.result.existing
             assert existing is not None
             if existing.published or lead_id in self._in_batch:
                 self._metrics.duplicate_events.labels(self._in_topic).inc()

@@ -65,7 +65,8 @@ class Worker:
         self.role = role
         self.registry = registry
         self.metrics = Metrics(registry)
-        self.rules = RulebookSource(settings.rulebook, self.metrics, role)
+        default_sla = timedelta(seconds=settings.sla.first_touch_seconds)
+        self.rules = RulebookSource(settings.rulebook, self.metrics, role, default_sla)
         topics = settings.topics
         inputs = {"router": (topics.leads, topics.reps), "monitor": (topics.activities, topics.assignments)}
         primed = inputs["router"] + inputs["monitor"] if role == "all" else inputs[role]
@@ -102,15 +103,14 @@ class Worker:
         )  # fmt: skip
         outbox = OutboxPublisher(self.redis, self.keys, self.producer, self.metrics)
         drainer = QueueDrainer(
-            store, lambda: self.rules.compiled, outbox, self.metrics, _utcnow,
-            timedelta(seconds=self.settings.sla.first_touch_seconds),
-        )  # fmt: skip
+            store, lambda: self.rules.current, outbox, self.metrics, topics.name(topics.assignments), _utcnow
+        )
         self.background += [("outbox", outbox.run), ("queue", drainer.run)]
         reps = RepStatusUpdater(
             self.redis, self.keys, lambda: self.rules.compiled, self.metrics, drainer.wake.set
         )
         processor = RoutingProcessor(
-            self.settings, lambda: self.rules.compiled, store, self.metrics, _utcnow, reps
+            self.settings, lambda: self.rules.current, store, self.metrics, _utcnow, reps
         )
         self.loops.append(self._loop("router", consumer, processor))
 
@@ -121,7 +121,7 @@ class Worker:
         consumer = make_consumer(self.settings.kafka, "monitor", *watched, fetch_max_wait_ms=100)
         timers = RedisTimers(self.redis, self.keys, self.settings.redis.retention_seconds, self.metrics)
         watermarks = Watermarks(self.redis, self.keys, watched, self.metrics)
-        processor = TouchProcessor(self.settings, timers, self.metrics)
+        processor = TouchProcessor(self.settings, timers, self.metrics, lambda: self.rules.current)
         self.loops.append(self._loop("monitor", consumer, processor, on_polled=watermarks.record))
 
         def partitions() -> dict[str, int] | None:
@@ -135,7 +135,7 @@ class Worker:
                 watermarks,
                 partitions,
                 self.producer,
-                lambda: self.rules.book,
+                lambda: self.rules.current,
                 self.metrics,
             )
         )

@@ -121,6 +121,7 @@ class LeadAssigned(OutboundModel):
         default=None, description="occurred_at of the lead event, for routing time"
     )
     explanation: str = Field(default="", description="compact decision trace, PII-free")
+    policy: str = Field(default="default", description="the SLA policy that set the deadline")
 
 
 class LeadQueued(OutboundModel):
@@ -152,6 +153,14 @@ class SlaMet(OutboundModel):
     touched_at: AwareDatetime
     response_seconds: float
     within_sla: bool = Field(description="touched at or before due_at")
+    policy: str = "default"
+    alert_id: str = Field(default="", description="equals event_id: (lead, attempt, kind)")
+    business_response_seconds: float | None = Field(
+        default=None, description="response time counting the policy calendar's working time only"
+    )
+    late_arrival: bool = Field(
+        default=False, description="the touch was in time but reached us after the breach was published"
+    )
 
 
 class SlaBreached(OutboundModel):
@@ -166,6 +175,58 @@ class SlaBreached(OutboundModel):
     assigned_at: AwareDatetime
     due_at: AwareDatetime
     detected_at: AwareDatetime
+    policy: str = "default"
+    alert_id: str = Field(default="", description="equals event_id: (lead, attempt, kind)")
+
+
+class SlaWarning(OutboundModel):
+    """Topic `sla-events`, key = lead id: the deadline is near and nobody touched the lead."""
+
+    event_id: str
+    alert_id: str
+    type: Literal["sla.warning"] = "sla.warning"
+    lead_id: str
+    rep_id: str
+    team: str
+    attempt: int = 1
+    policy: str
+    assigned_at: AwareDatetime
+    due_at: AwareDatetime
+    warned_at: AwareDatetime
+
+
+class SlaEscalated(OutboundModel):
+    """Topic `sla-events`, key = lead id: one step of the policy's escalation chain."""
+
+    event_id: str
+    alert_id: str
+    type: Literal["sla.escalated"] = "sla.escalated"
+    lead_id: str
+    rep_id: str
+    team: str
+    attempt: int = 1
+    policy: str
+    level: int = Field(description="0 for the first step of the chain")
+    action: Literal["notify_rep", "notify_contact", "reassign"]
+    contact: str | None = Field(default=None, description="the team's escalation contact (notify_contact)")
+    due_at: AwareDatetime
+    escalated_at: AwareDatetime
+
+
+class LeadReassigned(OutboundModel):
+    """Topic `assignments`, key = lead id: an escalation took the lead from its rep.
+
+    Followed by the new attempt's `lead.assigned` (or `lead.queued` when no other
+    rep could take it or the policy's attempts are used up)."""
+
+    event_id: str
+    type: Literal["lead.reassigned"] = "lead.reassigned"
+    lead_id: str
+    from_rep_id: str
+    from_team: str
+    attempt: int = Field(description="the new attempt")
+    reason: str
+    reassigned_at: AwareDatetime
 
 
 class CandidateVerdict(OutboundModel):
@@ -208,12 +269,12 @@ class AssignmentRef(InboundModel):
     """What a monitor needs of an `assignments` record; tolerant of fields added later."""
 
     event_id: str
-    type: Literal["lead.assigned", "lead.queued"]
+    type: Literal["lead.assigned", "lead.queued", "lead.reassigned"]
     lead_id: Id
 
 
-AssignmentEvent = Annotated[LeadAssigned | LeadQueued, Field(discriminator="type")]
-SlaEvent = Annotated[SlaMet | SlaBreached, Field(discriminator="type")]
+AssignmentEvent = Annotated[LeadAssigned | LeadQueued | LeadReassigned, Field(discriminator="type")]
+SlaEvent = Annotated[SlaMet | SlaBreached | SlaWarning | SlaEscalated, Field(discriminator="type")]
 
 # Every model with a checked-in schema, by file stem.
 SCHEMAS: dict[str, type[BaseModel]] = {
@@ -224,5 +285,8 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "lead-queued": LeadQueued,
     "sla-met": SlaMet,
     "sla-breached": SlaBreached,
+    "sla-warning": SlaWarning,
+    "sla-escalated": SlaEscalated,
+    "lead-reassigned": LeadReassigned,
     "routing-decision": RoutingDecision,
 }

@@ -31,6 +31,7 @@ from rules.accounts import NamedAccount, normalise_domain
 from rules.calendar import WeeklyHours, check_timezone
 from rules.conditions import Condition, Name
 from rules.fields import check_field_path
+from rules.policies import SlaPolicy
 from rules.territories import Territory, expand_unions
 
 Strategy = Literal["round_robin", "weighted", "least_loaded"]
@@ -172,6 +173,7 @@ class Rulebook(_Strict):
     segments: tuple[Segment, ...] = ()
     named_accounts: tuple[NamedAccount, ...] = ()
     routes: tuple[Route, ...]
+    sla_policies: tuple[SlaPolicy, ...] = ()
 
     @field_validator("timezone")
     @classmethod
@@ -215,6 +217,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "segments": Segment,
     "named_accounts": NamedAccount,
     "routes": Route,
+    "sla_policies": SlaPolicy,
 }
 
 
@@ -238,6 +241,7 @@ class _View:
     segments: Sequence[Segment | None]
     named_accounts: Sequence[NamedAccount | None]
     routes: Sequence[Route | None]
+    sla_policies: Sequence[SlaPolicy | None]
     ids: dict[str, list[str | None]]
 
     @classmethod
@@ -289,6 +293,9 @@ def _conditions(view: _View | Rulebook) -> Iterator[tuple[str, Condition]]:
     for i, route in enumerate(view.routes):
         if route is not None:
             yield from walk(f"routes[{i}].when", route.when)
+    for i, policy in enumerate(view.sla_policies):
+        if policy is not None and policy.when is not None:
+            yield from walk(f"sla_policies[{i}].when", policy.when)
 
 
 def _segment_cycles(view: _View) -> Iterator[str]:
@@ -366,6 +373,14 @@ def _reference_problems(view: _View) -> Iterator[str]:  # noqa: C901 - one check
                 yield f"routes[{i}].{key}.team: unknown team {target.team!r}"
             if isinstance(target, RepTarget) and target.rep not in reps:
                 yield f"routes[{i}].{key}.rep: unknown rep {target.rep!r}"
+    routes = set(view.ids["routes"])
+    for i, policy in enumerate(view.sla_policies):
+        for j, route_id in enumerate(policy.routes or () if policy else ()):
+            if route_id not in routes:
+                yield f"sla_policies[{i}].routes[{j}]: unknown route {route_id!r}"
+        for j, team_id in enumerate(policy.teams or () if policy else ()):
+            if team_id not in teams:
+                yield f"sla_policies[{i}].teams[{j}]: unknown team {team_id!r}"
     if not view.routes:
         yield "routes: at least one route is needed"
 

@@ -1,8 +1,16 @@
--- Acknowledge published breaches: mark them alerted and release their claims.
--- KEYS: 1 inflight timers; ARGV: 1 lead key prefix, 2.. lead ids
-for i = 2, #ARGV do
-  local key = ARGV[1] .. ARGV[i]
-  if redis.call('EXISTS', key) == 1 then redis.call('HSET', key, 'breached', '1') end
-  redis.call('ZREM', KEYS[1], ARGV[i])
+-- Acknowledge published alerts: mark each alerted (per kind and attempt) and release
+-- its claim; a reassigning escalation also asks the routers to route the lead again.
+-- KEYS: 1 inflight timers, 2 reassign requests (zset)
+-- ARGV: 1 lead key prefix, 2 now_ms, then member, reassign ('1'|'0') pairs
+for i = 3, #ARGV, 2 do
+  local member = ARGV[i]
+  local kind, attempt, lead = string.match(member, '^([^:]+):(%d+):(.*)$')
+  local key = ARGV[1] .. lead
+  if redis.call('HGET', key, 'attempt') == attempt then
+    redis.call('HSET', key, 'alerted:' .. kind, '1')
+    if kind == 'breach' then redis.call('HSET', key, 'breached', '1') end
+    if ARGV[i + 1] == '1' then redis.call('ZADD', KEYS[2], 'NX', ARGV[2], lead) end
+  end
+  redis.call('ZREM', KEYS[1], member)
 end
-return #ARGV - 1
+return (#ARGV - 2) / 2

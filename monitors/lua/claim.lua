@@ -1,25 +1,32 @@
 -- Claim due timers for alerting, atomically, so two monitors never alert twice.
 -- Expired leases (a monitor died between claim and ack) go back to `due` first.
+-- A timer member is `kind:attempt:lead`; kind is warn, breach or esc<N>.
 -- KEYS: 1 due timers, 2 inflight timers
 -- ARGV: 1 cutoff_ms, 2 now_ms, 3 lease_until_ms, 4 limit, 5 lead key prefix
--- Returns a flat list: lead, rep, team, attempt, assigned_ms, due_ms (repeated).
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, ARGV[4])
-for _, lead in ipairs(expired) do
-  redis.call('ZREM', KEYS[2], lead)
-  local due = redis.call('HGET', ARGV[5] .. lead, 'due_ms')
-  if due then redis.call('ZADD', KEYS[1], 'NX', due, lead) end
+-- Returns a flat list per claimed timer: member, rep, team, assigned_ms, due_ms, policy.
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'WITHSCORES', 'LIMIT', 0, ARGV[4])
+for i = 1, #expired, 2 do
+  -- Back where it was due (its original score is gone; now is just as due).
+  redis.call('ZREM', KEYS[2], expired[i])
+  redis.call('ZADD', KEYS[1], 'NX', ARGV[2], expired[i])
 end
 local out = {}
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[4])
-for _, lead in ipairs(due) do
-  redis.call('ZREM', KEYS[1], lead)
-  local f = redis.call('HMGET', ARGV[5] .. lead, 'rep', 'team', 'attempt', 'assigned_ms', 'due_ms',
-    'touched_ms', 'breached')
-  -- Skip timers whose lead expired, was already alerted, or was touched in time.
-  if f[5] and f[7] ~= '1' and not (f[6] and tonumber(f[6]) <= tonumber(f[5])) then
-    redis.call('ZADD', KEYS[2], ARGV[3], lead)
-    table.insert(out, lead)
-    for i = 1, 5 do table.insert(out, f[i] or '') end
+for _, member in ipairs(due) do
+  redis.call('ZREM', KEYS[1], member)
+  local kind, attempt, lead = string.match(member, '^([^:]+):(%d+):(.*)$')
+  if lead then
+    local f = redis.call('HMGET', ARGV[5] .. lead, 'rep', 'team', 'assigned_ms', 'due_ms', 'policy',
+      'attempt', 'status', 'touched_ms', 'alerted:' .. kind)
+    local live = f[4] and f[6] == attempt and f[7] == 'assigned' and f[9] ~= '1'
+    -- A breach stands unless the lead was touched by its deadline; a warning or an
+    -- escalation is pointless once the lead was touched at all.
+    local touched = f[8] and (kind ~= 'breach' or tonumber(f[8]) <= tonumber(f[4]))
+    if live and not touched then
+      redis.call('ZADD', KEYS[2], ARGV[3], member)
+      table.insert(out, member)
+      for i = 1, 5 do table.insert(out, f[i] or '') end
+    end
   end
 end
 return out

@@ -1,63 +1,82 @@
 -- Record a routing decision atomically: the assignment record, the pool's rotation
--- state, the rep's open and daily counts and the SLA timer in one step, or nothing.
+-- state, the rep's open and daily counts and the SLA timers in one step, or nothing.
 -- KEYS: 1 lead hash, 2 pool hash, 3 open counts, 4 due timers, 5 last-assigned,
---       6 daily counts, 7 retry queue (zset), 8 outbox (list)
--- ARGV: 1 status (assigned|queued), 2 rep, 3 team, 4 route, 5 attempt, 6 assigned_ms,
---       7 due_ms, 8 event bytes, 9 expected pool version ('' = no pool), 10 cursor after
---       ('' = none), 11 capacity, 12 daily cap ('' = none), 13 retention seconds,
---       14 lead id, 15 daily-count lifetime seconds, 16 decision trace bytes,
---       17 mode: 'new' (a lead event) or 'requeue' (a queued lead retried),
---       18 '1' to put a queued lead on the retry queue, 19 the lead event bytes,
---       20 assignments topic, 21 routing-decisions topic, 22.. rep, weight pairs
-local mode = ARGV[17]
-local rep = ARGV[2]
+--       6 daily counts, 7 retry queue (zset), 8 outbox (list), 9 reassign requests (zset)
+-- ARGV: 1 the decision as JSON (numbers as strings, see router/assignments.py),
+--       2 event bytes, 3 decision trace bytes, 4 the lead event bytes
+-- Modes: 'new' (a lead event), 'requeue' (a waiting lead retried), 'reassign'
+-- (an escalation routes an assigned lead again, as attempt + 1).
+local d = cjson.decode(ARGV[1])
+local lead, rep, mode = d.lead, d.rep, d.mode
+local previous = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'rep', 'event', 'published', 'assignees')
 if mode == 'new' then
-  if redis.call('EXISTS', KEYS[1]) == 1 then
+  if previous[1] then
     -- A replay or a concurrent router: keep the first decision.
-    return {'exists', redis.call('HGET', KEYS[1], 'event'), redis.call('HGET', KEYS[1], 'published') or '0'}
+    return {'exists', previous[4], previous[5] or '0'}
   end
+elseif mode == 'requeue' then
+  -- Only a lead still waiting may be assigned (another router may have taken it).
+  if previous[1] ~= 'queued' or not redis.call('ZSCORE', KEYS[7], lead) then return {'gone'} end
+  if d.status ~= 'assigned' then return {'still_queued'} end
 else
-  -- Only a lead still waiting in the retry queue may be assigned (another router may
-  -- have taken it, or its record expired).
-  if redis.call('HGET', KEYS[1], 'status') ~= 'queued' or not redis.call('ZSCORE', KEYS[7], ARGV[14]) then
+  -- Only a lead still asked for, at the attempt the request was made for.
+  if previous[1] ~= 'assigned' or previous[2] ~= d.previous_attempt or not redis.call('ZSCORE', KEYS[9], lead) then
     return {'gone'}
   end
-  if ARGV[1] ~= 'assigned' then return {'still_queued'} end
 end
-if ARGV[1] == 'assigned' then
+if d.status == 'assigned' then
   -- Compare-and-set on the state the pure decision read.
-  if ARGV[9] ~= '' and (redis.call('HGET', KEYS[2], 'version') or '0') ~= ARGV[9] then
+  if d.version ~= '' and (redis.call('HGET', KEYS[2], 'version') or '0') ~= d.version then
     return {'conflict', 'version'}
   end
-  if tonumber(redis.call('HGET', KEYS[3], rep) or '0') >= tonumber(ARGV[11]) then
+  if tonumber(redis.call('HGET', KEYS[3], rep) or '0') >= tonumber(d.capacity) then
     return {'conflict', 'capacity'}
   end
-  if ARGV[12] ~= '' and tonumber(redis.call('HGET', KEYS[6], rep) or '0') >= tonumber(ARGV[12]) then
+  if d.daily_cap ~= '' and tonumber(redis.call('HGET', KEYS[6], rep) or '0') >= tonumber(d.daily_cap) then
     return {'conflict', 'daily_cap'}
   end
-  if ARGV[9] ~= '' then redis.call('HINCRBY', KEYS[2], 'version', 1) end
-  if ARGV[10] ~= '' then redis.call('HSET', KEYS[2], 'cursor', ARGV[10]) end
-  for i = 22, #ARGV, 2 do redis.call('HSET', KEYS[2], 'w:' .. ARGV[i], ARGV[i + 1]) end
+  if d.version ~= '' then redis.call('HINCRBY', KEYS[2], 'version', 1) end
+  if d.cursor ~= '' then redis.call('HSET', KEYS[2], 'cursor', d.cursor) end
+  for weight_rep, weight in pairs(d.weights) do redis.call('HSET', KEYS[2], 'w:' .. weight_rep, weight) end
   redis.call('HINCRBY', KEYS[3], rep, 1)
-  redis.call('HSET', KEYS[5], rep, ARGV[6])
+  redis.call('HSET', KEYS[5], rep, d.assigned_ms)
   redis.call('HINCRBY', KEYS[6], rep, 1)
-  redis.call('EXPIRE', KEYS[6], ARGV[15])
-  redis.call('ZADD', KEYS[4], 'NX', ARGV[7], ARGV[14])
+  redis.call('EXPIRE', KEYS[6], d.daily_ttl)
+  for _, timer in ipairs(d.timers) do redis.call('ZADD', KEYS[4], 'NX', timer[2], timer[1]) end
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'rep', rep, 'team', ARGV[3], 'route', ARGV[4],
-  'attempt', ARGV[5], 'assigned_ms', ARGV[6], 'due_ms', ARGV[7], 'event', ARGV[8], 'published', '0',
-  'trace', ARGV[16])
-if mode == 'new' and ARGV[1] == 'queued' and ARGV[18] == '1' then
-  redis.call('HSET', KEYS[1], 'lead', ARGV[19])
-  redis.call('ZADD', KEYS[7], 'NX', ARGV[6], ARGV[14])
+if mode == 'reassign' then
+  -- The previous rep no longer holds the lead; its old attempt's state is cleared
+  -- (its timers carry the old attempt and are ignored when they fall due).
+  redis.call('HINCRBY', KEYS[3], previous[3], -1)
+  redis.call('HDEL', KEYS[1], 'touched_ms', 'touched_by', 'met_published', 'breached', 'warn_ms',
+    'alerted:warn', 'alerted:breach', 'esc')
+  for i = 0, 19 do redis.call('HDEL', KEYS[1], 'alerted:esc' .. i) end
+  redis.call('ZREM', KEYS[9], lead)
 end
-if mode == 'requeue' then
-  -- No Kafka record to replay on this path: the outbox carries the events until a
-  -- publisher has them acknowledged by the broker.
-  redis.call('ZREM', KEYS[7], ARGV[14])
+redis.call('HSET', KEYS[1], 'status', d.status, 'rep', rep, 'team', d.team, 'route', d.route,
+  'attempt', d.attempt, 'assigned_ms', d.assigned_ms, 'due_ms', d.due_ms, 'event', ARGV[2],
+  'published', '0', 'trace', ARGV[3])
+for field, value in pairs(d.fields) do redis.call('HSET', KEYS[1], field, value) end
+if d.status == 'assigned' then
+  local assignees = previous[6] and (previous[6] .. ',' .. rep) or rep
+  redis.call('HSET', KEYS[1], 'assignees', assignees)
+end
+-- The lead itself is kept only while it may be routed again: waiting in the retry
+-- queue, or under a policy that reassigns.
+local waits = mode == 'new' and d.status == 'queued' and d.retry == '1'
+if (waits or d.keep_lead == '1') and ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'lead', ARGV[4])
+elseif not waits then
   redis.call('HDEL', KEYS[1], 'lead')
-  redis.call('HSET', KEYS[1], 'published', '1')
-  redis.call('RPUSH', KEYS[8], cjson.encode({ARGV[20], ARGV[14], ARGV[8]}), cjson.encode({ARGV[21], ARGV[14], ARGV[16]}))
 end
-redis.call('EXPIRE', KEYS[1], ARGV[13])
+if waits then redis.call('ZADD', KEYS[7], 'NX', d.assigned_ms, lead) end
+if mode ~= 'new' then
+  -- No Kafka record to replay on these paths: the outbox carries the events until a
+  -- publisher has them acknowledged by the broker.
+  if mode == 'requeue' then redis.call('ZREM', KEYS[7], lead) end
+  redis.call('HSET', KEYS[1], 'published', '1')
+  for _, record in ipairs(d.outbox) do redis.call('RPUSH', KEYS[8], cjson.encode(record)) end
+  redis.call('RPUSH', KEYS[8], cjson.encode({d.topics[1], lead, ARGV[2]}), cjson.encode({d.topics[2], lead, ARGV[3]}))
+end
+redis.call('EXPIRE', KEYS[1], d.retention)
 return {'ok'}

@@ -51,7 +51,10 @@ def assignment(rep: str, version: int, cursor_after: int, daily_cap: int | None 
 async def commit(
     store: AssignmentStore, lead: str, decision: Assignment | Queued, due_ms: int = 5_000
 ) -> CommitResult:
-    return await store.commit(lead, decision, b"{}", attempt=1, assigned_ms=1_000, due_ms=due_ms)
+    timers = [(f"breach:1:{lead}", due_ms)] if isinstance(decision, Assignment) else []
+    return await store.commit(
+        lead, decision, b"{}", attempt=1, assigned_ms=1_000, due_ms=due_ms, timers=timers
+    )
 
 
 async def test_assignment_is_recorded_once(redis: Redis, redis_prefix: str) -> None:
@@ -70,7 +73,7 @@ async def test_assignment_is_recorded_once(redis: Redis, redis_prefix: str) -> N
     assert state.open_leads == {"a": 1}
     assert state.assigned_today == {"a": 1, "b": 0}
     assert state.last_assigned_ms == {"a": 1_000}
-    assert await redis.zscore(keys.due, "L1") == 5_000
+    assert await redis.zscore(keys.due, "breach:1:L1") == 5_000
     await store.mark_published(["L1"])
     existing, _ = await store.read("L1", BOOK, NOW)
     assert existing is not None
@@ -138,7 +141,7 @@ async def test_touch_stops_the_clock_once(redis: Redis, redis_prefix: str) -> No
     assert replay.touched_ms == 3_000
     await timers.mark_met_published(["L1"])
     assert (await timers.touch("L1", "a", 4_000)).outcome == "duplicate"
-    assert await redis.zscore(keys.due, "L1") is None
+    assert await redis.zscore(keys.due, "breach:1:L1") is None
     assert await timers.open_by_rep() == {"a": 0}
 
 
@@ -164,7 +167,7 @@ async def test_late_touch_still_breaches(redis: Redis, redis_prefix: str) -> Non
     await commit(store, "L1", assignment("a", 0, 1), due_ms=5_000)
     assert (await timers.touch("L1", "a", 6_000)).outcome == "met"
     claimed = await timers.claim(cutoff_ms=7_000, now_ms=7_000, lease_ms=1_000, limit=10)
-    assert [c.lead_id for c in claimed] == ["L1"]
+    assert [(t.kind, t.clock.lead_id) for t in claimed] == [("breach", "L1")]
 
 
 async def test_two_sweepers_never_claim_the_same_timer(redis: Redis, redis_prefix: str) -> None:
@@ -175,14 +178,15 @@ async def test_two_sweepers_never_claim_the_same_timer(redis: Redis, redis_prefi
         await store.commit(
             f"L{i}", Queued("q", "r", "x", NOW, TRACE), b"{}", attempt=1, assigned_ms=1, due_ms=1
         )
-        await redis.hset(keys.lead(f"L{i}"), mapping={"status": "assigned", "rep": "a", "team": "t"})
-        await redis.zadd(keys.due, {f"L{i}": 1_000 + i})
+        fields = {"status": "assigned", "rep": "a", "team": "t", "attempt": "1", "due_ms": "1000"}
+        await redis.hset(keys.lead(f"L{i}"), mapping=fields)
+        await redis.zadd(keys.due, {f"breach:1:L{i}": 1_000 + i})
     timers = [RedisTimers(redis, keys, 3600) for _ in range(4)]
 
     async def sweep(t: RedisTimers) -> list[str]:
         got: list[str] = []
         while batch := await t.claim(cutoff_ms=10_000, now_ms=10_000, lease_ms=60_000, limit=7):
-            got += [c.lead_id for c in batch]
+            got += [t.clock.lead_id for t in batch]
             await asyncio.sleep(0)
         return got
 
@@ -202,7 +206,7 @@ async def test_expired_lease_is_reclaimed(redis: Redis, redis_prefix: str) -> No
     assert len(await timers.claim(6_000, 6_000, 1_000, 10)) == 1  # then "dies": no ack
     assert await timers.claim(6_500, 6_500, 1_000, 10) == []  # lease still held
     again = await timers.claim(7_500, 7_500, 1_000, 10)
-    assert [c.lead_id for c in again] == ["L1"]
-    await timers.ack(["L1"])
+    assert [t.member for t in again] == ["breach:1:L1"]
+    await timers.ack([("breach:1:L1", False)], 7_600)
     assert await timers.claim(99_000, 99_000, 1_000, 10) == []
     assert await redis.hget(keys.lead("L1"), "breached") == b"1"

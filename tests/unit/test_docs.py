@@ -165,7 +165,9 @@ def test_event_example_validates_against_its_model(example: Example) -> None:
     assert _naive_datetimes(event) == []
     if isinstance(event, OutboundModel):
         fields = event.model_dump()
-        expected = derived_event_id(fields["lead_id"], fields["attempt"], fields["type"])
+        # Escalation steps are one kind each: `sla.escalated.<level>`.
+        kind = f"{fields['type']}.{fields['level']}" if fields["type"] == "sla.escalated" else fields["type"]
+        expected = derived_event_id(fields["lead_id"], fields["attempt"], kind)
         assert fields["event_id"] == expected
 
 

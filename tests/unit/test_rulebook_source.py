@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -22,7 +23,7 @@ def source(tmp_path: Path) -> tuple[RulebookSource, Path, Metrics]:
     path = tmp_path / "rulebook.yaml"
     path.write_text(BOOK.format(version="v1"))
     metrics = Metrics(CollectorRegistry())
-    return RulebookSource(path, metrics, "router"), path, metrics
+    return RulebookSource(path, metrics, "router", timedelta(minutes=5)), path, metrics
 
 
 def reloads(metrics: Metrics, result: str) -> float:

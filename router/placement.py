@@ -1,0 +1,76 @@
+"""Decide, build the events, and commit: the one path every routing decision takes.
+
+New leads (from Kafka), waiting leads (from the retry queue) and reassigned leads
+(from an escalation) all go through `place`, so they share the decision, the SLA
+plan, the atomic commit and the event shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+from router.assignments import AssignmentStore, CommitResult
+from router.codec import encode
+from router.outputs import assignment_event, decision_event
+from router.rulebook_source import Rules
+from router.sla_plan import Armed, arm, epoch_ms
+from rules.decide import Assignment, Decision, Queued, decide
+from rules.events import LeadEvent
+from rules.selection import RepState
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    decision: Decision
+    result: CommitResult
+    event: bytes
+    trace: bytes
+    armed: Armed | None
+
+
+async def place(
+    store: AssignmentStore,
+    rules: Rules,
+    event: LeadEvent,
+    lead_event: bytes,
+    state: RepState,
+    now: datetime,
+    *,
+    mode: Literal["new", "requeue", "reassign"] = "new",
+    attempt: int = 1,
+    exclude: frozenset[str] = frozenset(),
+    exhausted_queue: str | None = None,
+    outbox: tuple[tuple[str, str, str], ...] = (),
+) -> Placed:
+    """Decide for `event.lead` against `state` at `now` and commit it.
+
+    `exclude` takes reps out of this decision (earlier assignees on reassignment);
+    `exhausted_queue` queues the lead there without deciding (attempts used up).
+    """
+    lead = event.lead
+    decision: Decision
+    if exhausted_queue is not None:
+        empty = decide(lead, rules.compiled, state, now).trace
+        decision = Queued(exhausted_queue, "(sla)", "SLA attempts exhausted", now, replace(empty, steps=()))
+    else:
+        if exclude:
+            status = {**state.status, **dict.fromkeys(exclude, "excluded")}
+            state = replace(state, status=status)
+        decision = decide(lead, rules.compiled, state, now)
+    armed = (
+        arm(rules, lead, decision, attempt, event.occurred_at) if isinstance(decision, Assignment) else None
+    )
+    due = armed.plan.due if armed is not None else now
+    policy = armed.plan.policy.id if armed is not None else "default"
+    version = rules.book.version
+    payload = encode(assignment_event(event, decision, version, now, due, attempt, policy))
+    trace = encode(decision_event(lead.id, decision, version, attempt))
+    result = await store.commit(
+        lead.id, decision, payload, trace=trace, attempt=attempt,
+        assigned_ms=epoch_ms(now), due_ms=epoch_ms(due), lead_event=lead_event, mode=mode,
+        timers=armed.timers if armed else (), fields=armed.fields if armed else None,
+        keep_lead=armed.keep_lead if armed else False, outbox=outbox,
+    )  # fmt: skip
+    return Placed(decision, result, payload, trace, armed)
