@@ -16,7 +16,7 @@ from rules.rulebook import Rulebook, TeamTarget
 COMPONENTS = ("router", "monitor", "sweeper", "outbox", "queue")
 REDIS_OPERATIONS = (
     "read_state", "assign", "mark_published", "touch", "claim", "ack", "open_counts",
-    "watermark_write", "watermark_read", "read_trace", "rep_status", "retry_queue", "reassign_queue",
+    "read_trace", "rep_status", "retry_queue", "reassign_queue",
 )  # fmt: skip
 
 # Seconds: fine resolution under a minute (tests, fast reps), then the ranges

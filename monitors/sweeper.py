@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from monitors.metrics import Metrics
 from monitors.timers import DueTimer, RedisTimers
 from monitors.touch import from_ms
-from monitors.watermark import Watermarks
+from monitors.watermark import GroupWatermark
 from router.codec import encode
 from router.consume import TRANSIENT
 from router.logs import log
@@ -39,8 +39,7 @@ class Sweeper:
         self,
         settings: Settings,
         timers: RedisTimers,
-        watermarks: Watermarks,
-        partitions: Callable[[], dict[str, int] | None],
+        watermark: GroupWatermark,
         producer: AIOKafkaProducer,
         rules: Callable[[], Rules],
         metrics: Metrics,
@@ -48,8 +47,7 @@ class Sweeper:
         self._sla = settings.sla
         self._topic = settings.topics.name(settings.topics.sla_events)
         self._timers = timers
-        self._watermarks = watermarks
-        self._partitions = partitions
+        self._watermark = watermark
         self._producer = producer
         self._rules = rules
         self._metrics = metrics
@@ -75,16 +73,21 @@ class Sweeper:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
-    async def cutoff_ms(self, now_ms: int) -> int | None:
-        partitions = self._partitions()
-        low = await self._watermarks.low(partitions) if partitions else None
+    def cutoff_ms(self, now_ms: int, bucket: int) -> int | None:
+        """Deadlines up to this may breach in `bucket`: its partitions are read that far."""
+        mark = self._watermark.mark(bucket)
+        if mark is None:
+            return None
+        return min(now_ms, mark) - int(self._sla.grace_seconds * 1000)
+
+    def _report_lag(self, now_ms: int) -> None:
+        low = self._watermark.low_ms
         if low is None:
-            # No breach can be declared until every partition is read: show that as a
+            # No breach can be declared until the watermark is known: show that as a
             # watermark lagging since start-up, not as a healthy zero.
             self._metrics.watermark_lag.set(time.monotonic() - self._started)
-            return None
-        self._metrics.watermark_lag.set(max(0.0, (now_ms - low) / 1000))
-        return min(now_ms, low) - int(self._sla.grace_seconds * 1000)
+        else:
+            self._metrics.watermark_lag.set(max(0.0, (now_ms - low) / 1000))
 
     async def sweep_once(self) -> int:
         now = time.time()
@@ -93,11 +96,13 @@ class Sweeper:
             await self._refresh_gauges()
             self._gauges_at = now
         self.last_sweep = time.monotonic()
-        cutoff = await self.cutoff_ms(now_ms)
-        if cutoff is None:
-            return 0
+        self._report_lag(now_ms)
         lease_ms = int(self._sla.claim_lease_seconds * 1000)
-        timers = await self._timers.claim(cutoff, now_ms, lease_ms, self._sla.claim_batch)
+        timers = []
+        for bucket in range(self._timers.buckets):
+            cutoff = self.cutoff_ms(now_ms, bucket)
+            if cutoff is not None:
+                timers += await self._timers.claim(cutoff, now_ms, lease_ms, self._sla.claim_batch, bucket)
         if not timers:
             return 0
         detected = datetime.now(UTC)

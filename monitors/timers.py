@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from monitors.metrics import Metrics
 from monitors.timing import RedisTimer
-from router.redis_keys import RedisKeys
+from router.redis_keys import RedisKeys, bucket_of
 
 
 def _script(name: str) -> str:
@@ -67,15 +67,25 @@ class RedisTimers:
         self._touch = redis.register_script(_script("touch"))
         self._claim = redis.register_script(_script("claim"))
         self._ack = redis.register_script(_script("ack"))
+        # Timer buckets: the partition count of the activities topic (set at start-up).
+        self.buckets = 1
 
     async def touch(
         self, lead_id: str, rep_id: str, touched_ms: int, channel: str = "call", direction: str = "outbound"
     ) -> TouchResult:
         """Apply a touch; `rep_id=""` settles a touch that arrived before the assignment."""
         k = self._keys
+        bucket = bucket_of(lead_id, self.buckets)
         with self._timed("touch"):
             raw = await self._touch(
-                keys=[k.lead(lead_id), k.open, k.due, k.inflight, k.pending(lead_id), k.freed],
+                keys=[
+                    k.lead(lead_id),
+                    k.open,
+                    k.due(bucket),
+                    k.inflight(bucket),
+                    k.pending(lead_id),
+                    k.freed,
+                ],
                 args=[rep_id, touched_ms, lead_id, self._retention, channel, direction],
             )
         outcome = raw[0].decode()
@@ -88,10 +98,12 @@ class RedisTimers:
     async def settle(self, lead_id: str) -> TouchResult:
         return await self.touch(lead_id, "", 0)
 
-    async def claim(self, cutoff_ms: int, now_ms: int, lease_ms: int, limit: int) -> list[DueTimer]:
+    async def claim(
+        self, cutoff_ms: int, now_ms: int, lease_ms: int, limit: int, bucket: int = 0
+    ) -> list[DueTimer]:
         with self._timed("claim"):
             raw = await self._claim(
-                keys=[self._keys.due, self._keys.inflight],
+                keys=[self._keys.due(bucket), self._keys.inflight(bucket)],
                 args=[cutoff_ms, now_ms, now_ms + lease_ms, limit, self._keys.lead_prefix()],
             )
         out = []
@@ -104,12 +116,16 @@ class RedisTimers:
 
     async def ack(self, timers: Sequence[tuple[str, bool]], now_ms: int) -> None:
         """Mark published alerts (`member`, `reassign?`) alerted and release their claims."""
-        if timers:
-            args: list[str | int] = [self._keys.lead_prefix(), now_ms]
-            for member, reassign in timers:
-                args += [member, "1" if reassign else "0"]
+        by_bucket: dict[int, list[str | int]] = {}
+        for member, reassign in timers:
+            bucket = bucket_of(member.split(":", 2)[2], self.buckets)
+            by_bucket.setdefault(bucket, []).extend([member, "1" if reassign else "0"])
+        for bucket, pairs in by_bucket.items():
             with self._timed("ack"):
-                await self._ack(keys=[self._keys.inflight, self._keys.reassign], args=args)
+                await self._ack(
+                    keys=[self._keys.inflight(bucket), self._keys.reassign],
+                    args=[self._keys.lead_prefix(), now_ms, *pairs],
+                )
 
     async def mark_met_published(self, lead_ids: Sequence[str]) -> None:
         with self._timed("mark_published"):

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from monitors.metrics import Metrics
 from monitors.timing import RedisTimer
-from router.redis_keys import RedisKeys
+from router.redis_keys import RedisKeys, bucket_of
 from rules.compiled import CompiledRulebook
 from rules.decide import Assignment, Decision, Queued
 from rules.selection import RepState
@@ -81,6 +81,8 @@ class AssignmentStore:
         self._retention = retention_seconds
         self._outbox_topics = outbox_topics
         self._assign = redis.register_script(_ASSIGN)
+        # Timer buckets: the partition count of the activities topic (set at start-up).
+        self.buckets = 1
 
     async def read(
         self, lead_id: str, book: CompiledRulebook, now: datetime
@@ -172,7 +174,7 @@ class AssignmentStore:
             k.lead(lead_id),
             pool_key,
             k.open,
-            k.due,
+            k.due(bucket_of(lead_id, self.buckets)),
             k.last_assigned,
             daily_key,
             k.retry,

@@ -49,7 +49,9 @@ def make_consumer(
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_poll_records=settings.max_poll_records,
-        session_timeout_ms=10_000,
-        heartbeat_interval_ms=3_000,
+        # The broker's default floor: a dead worker's partitions move on after 6 s
+        # (its SLA bucket's breaches wait that long rather than risk a false one).
+        session_timeout_ms=6_000,
+        heartbeat_interval_ms=2_000,
         fetch_max_wait_ms=fetch_max_wait_ms,
     )

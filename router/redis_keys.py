@@ -15,11 +15,12 @@
     {p}:freed           str   counter bumped whenever a first touch frees a rep's capacity
     {p}:outbox          list  [topic, key, value] records to publish (from the retry path)
     {p}:outbox:lock     str   the publisher holding the outbox (a lease)
-    {p}:sla:due         zset  `kind:attempt:lead` -> when the timer falls due (epoch ms);
-                              kind is warn, breach or esc<N> (an escalation step)
-    {p}:sla:inflight    zset  the same members -> claim lease expiry (epoch ms)
+    {{p}:sla:b}:due     zset  `kind:attempt:lead` -> when the timer falls due (epoch ms);
+                              kind is warn, breach or esc<N> (an escalation step).
+                              b is the bucket: the lead's partition on the activities
+                              topic, so each bucket waits only for its own partition
+    {{p}:sla:b}:inflight zset the same members -> claim lease expiry (epoch ms)
     {p}:pending:{lead}  hash  rep -> earliest touch seen before the assignment (ms)
-    {p}:wm:{topic}      hash  partition -> watermark (epoch ms) of the monitors' progress
 
 Scripts touch several of these at once, so leadrouter needs a single Redis (or a
 primary with replicas), not Redis Cluster, for now.
@@ -28,6 +29,14 @@ primary with replicas), not Redis Cluster, for now.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from aiokafka.partitioner import murmur2
+
+
+def bucket_of(lead_id: str, buckets: int) -> int:
+    """The partition Kafka's default partitioner gives a record keyed by `lead_id`
+    (murmur2, as in the Java client): the lead's activities live there."""
+    return int(murmur2(lead_id.encode("utf-8")) & 0x7FFFFFFF) % buckets
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +71,12 @@ class RedisKeys:
     def open(self) -> str:
         return f"{self.prefix}:open"
 
-    @property
-    def due(self) -> str:
-        return f"{self.prefix}:sla:due"
+    def due(self, bucket: int) -> str:
+        # The hash tag keeps a bucket's two sets in one Redis Cluster slot.
+        return f"{{{self.prefix}:sla:{bucket}}}:due"
 
-    @property
-    def inflight(self) -> str:
-        return f"{self.prefix}:sla:inflight"
+    def inflight(self, bucket: int) -> str:
+        return f"{{{self.prefix}:sla:{bucket}}}:inflight"
 
     @property
     def retry(self) -> str:
@@ -92,6 +100,3 @@ class RedisKeys:
 
     def pending(self, lead_id: str) -> str:
         return f"{self.prefix}:pending:{lead_id}"
-
-    def watermark(self, topic: str) -> str:
-        return f"{self.prefix}:wm:{topic}"

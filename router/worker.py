@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -26,7 +27,7 @@ from monitors.metrics import Metrics
 from monitors.sweeper import Sweeper
 from monitors.timers import RedisTimers
 from monitors.touch import TouchProcessor
-from monitors.watermark import Watermarks
+from monitors.watermark import GroupWatermark
 from router.assignments import AssignmentStore
 from router.consume import ConsumeLoop, Processor
 from router.kafka import make_consumer, make_producer
@@ -78,6 +79,9 @@ class Worker:
         self.loops: list[ConsumeLoop] = []
         self.sweepers: list[Sweeper] = []
         self.background: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = []
+        self.watermarks: list[GroupWatermark] = []
+        # Everything that shards SLA timers by the activities topic's partitions.
+        self.bucketed: list[AssignmentStore | RedisTimers] = []
         self.redis_ok = False
         if role in ("router", "all"):
             self._build_router()
@@ -101,6 +105,7 @@ class Worker:
             self.redis, self.keys, self.settings.redis.retention_seconds, self.metrics,
             (topics.name(topics.assignments), topics.name(topics.routing_decisions)),
         )  # fmt: skip
+        self.bucketed.append(store)
         outbox = OutboxPublisher(self.redis, self.keys, self.producer, self.metrics)
         drainer = QueueDrainer(
             store, lambda: self.rules.current, outbox, self.metrics, topics.name(topics.assignments), _utcnow
@@ -120,24 +125,15 @@ class Worker:
         # A short fetch wait keeps the watermark, and so breach detection, fresh.
         consumer = make_consumer(self.settings.kafka, "monitor", *watched, fetch_max_wait_ms=100)
         timers = RedisTimers(self.redis, self.keys, self.settings.redis.retention_seconds, self.metrics)
-        watermarks = Watermarks(self.redis, self.keys, watched, self.metrics)
+        self.bucketed.append(timers)
+        group = f"{self.settings.kafka.group_prefix}-monitor"
+        watermark = GroupWatermark(self.settings.kafka, group, watched, self.metrics)
+        self.watermarks.append(watermark)
+        self.background.append(("watermark", watermark.run))
         processor = TouchProcessor(self.settings, timers, self.metrics, lambda: self.rules.current)
-        self.loops.append(self._loop("monitor", consumer, processor, on_polled=watermarks.record))
-
-        def partitions() -> dict[str, int] | None:
-            counts = {t: len(consumer.partitions_for_topic(t) or ()) for t in watched}
-            return counts if all(counts.values()) else None
-
+        self.loops.append(self._loop("monitor", consumer, processor))
         self.sweepers.append(
-            Sweeper(
-                self.settings,
-                timers,
-                watermarks,
-                partitions,
-                self.producer,
-                lambda: self.rules.current,
-                self.metrics,
-            )
+            Sweeper(self.settings, timers, watermark, self.producer, lambda: self.rules.current, self.metrics)
         )
 
     async def probe_redis(self, stop: asyncio.Event) -> None:
@@ -167,12 +163,15 @@ class Worker:
         tasks: list[asyncio.Task[None]] = []
         try:
             await self.producer.start()
+            await self._set_buckets()
             app = make_app(self.registry, self.readiness)
             runner, port = await start_http(app, self.settings.http.host, self.settings.http.port)
             if on_http_port is not None:
                 on_http_port.set_result(port)
             for consumer in self.consumers:
                 await consumer.start()
+            for watermark in self.watermarks:
+                await watermark.start()
             log(logger, "worker.started", role=self.role, rulebook=self.rules.version, metrics_port=port)
             tasks = [asyncio.create_task(loop.run(stop), name=loop.name) for loop in self.loops]
             tasks += [asyncio.create_task(s.run(stop), name="sweeper") for s in self.sweepers]
@@ -186,11 +185,27 @@ class Worker:
                 task.cancel()
             for consumer in self.consumers:
                 await consumer.stop()
+            for watermark in self.watermarks:
+                await watermark.stop()
             await self.producer.stop()
             await self.redis.aclose()
             if runner is not None:
                 await runner.cleanup()
             log(logger, "worker.stopped", role=self.role)
+
+    async def _set_buckets(self) -> None:
+        """SLA timers are bucketed by the lead's partition on the activities topic."""
+        topic = self.settings.topics.name(self.settings.topics.activities)
+        try:
+            partitions = await asyncio.wait_for(self.producer.partitions_for(topic), timeout=30)
+        except (TimeoutError, KafkaError):
+            partitions = None
+        if not partitions:
+            raise RuntimeError(
+                f"topic {topic!r} not found: create the topics first (leadrouter dev up, or --create-topics)"
+            )
+        for holder in self.bucketed:
+            holder.buckets = len(partitions)
 
     def _reload_signal(self) -> asyncio.Event:
         """An event set by SIGHUP (where signals can be handled), to reload at once."""

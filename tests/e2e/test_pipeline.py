@@ -199,7 +199,7 @@ async def test_pipeline_end_to_end(
     untouched = valid - touched
     try:
         workers.wait_ready()
-        await _wait_for_monitor_watermarks(redis_url, redis_prefix, topics)
+        await _wait_for_monitor_watermarks(workers)
         await run.publish_inputs()
         expected = Counter(
             {"lead.assigned": N_LEADS, "sla.met": len(touched), "sla.breached": len(untouched)}
@@ -278,20 +278,12 @@ def check_dead_letters(run: Run, topics: TopicSettings) -> None:
         assert headers["dlq.offset"].decode().isdigit()
 
 
-async def _wait_for_monitor_watermarks(redis_url: str, prefix: str, topics: TopicSettings) -> None:
-    """The monitors have joined and read every partition of the watched topics."""
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(redis_url)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            counts = [
-                await client.hlen(f"{prefix}:wm:{topics.name(t)}") for t in ("activities", "assignments")
-            ]
-            if counts == [topics.partitions, topics.partitions]:
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError("monitors did not report watermarks for every partition")
-    finally:
-        await client.aclose()
+async def _wait_for_monitor_watermarks(workers: Workers) -> None:
+    """Every monitor knows the group's watermark, so breaches can be declared on time."""
+    deadline = time.monotonic() + 30
+    monitors = [w for w in workers.started if w.role == "monitor"]
+    while time.monotonic() < deadline:
+        if all(0 <= m.metric("leadrouter_sla_watermark_lag_seconds") < 1.0 for m in monitors):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("monitors did not get a fresh watermark")

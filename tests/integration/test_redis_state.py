@@ -73,7 +73,7 @@ async def test_assignment_is_recorded_once(redis: Redis, redis_prefix: str) -> N
     assert state.open_leads == {"a": 1}
     assert state.assigned_today == {"a": 1, "b": 0}
     assert state.last_assigned_ms == {"a": 1_000}
-    assert await redis.zscore(keys.due, "breach:1:L1") == 5_000
+    assert await redis.zscore(keys.due(0), "breach:1:L1") == 5_000
     await store.mark_published(["L1"])
     existing, _ = await store.read("L1", BOOK, NOW)
     assert existing is not None
@@ -141,7 +141,7 @@ async def test_touch_stops_the_clock_once(redis: Redis, redis_prefix: str) -> No
     assert replay.touched_ms == 3_000
     await timers.mark_met_published(["L1"])
     assert (await timers.touch("L1", "a", 4_000)).outcome == "duplicate"
-    assert await redis.zscore(keys.due, "breach:1:L1") is None
+    assert await redis.zscore(keys.due(0), "breach:1:L1") is None
     assert await timers.open_by_rep() == {"a": 0}
 
 
@@ -180,7 +180,7 @@ async def test_two_sweepers_never_claim_the_same_timer(redis: Redis, redis_prefi
         )
         fields = {"status": "assigned", "rep": "a", "team": "t", "attempt": "1", "due_ms": "1000"}
         await redis.hset(keys.lead(f"L{i}"), mapping=fields)
-        await redis.zadd(keys.due, {f"breach:1:L{i}": 1_000 + i})
+        await redis.zadd(keys.due(0), {f"breach:1:L{i}": 1_000 + i})
     timers = [RedisTimers(redis, keys, 3600) for _ in range(4)]
 
     async def sweep(t: RedisTimers) -> list[str]:
