@@ -5,7 +5,7 @@ VENV := .venv/bin
 SLA ?= 20
 RATE ?= 2
 
-.PHONY: demo test bootstrap lint typecheck pytest unit up down status schemas clean
+.PHONY: demo test bootstrap lint typecheck pytest unit up down status schemas k8s-rulebook image
 
 demo: bootstrap ## local Kafka + Redis, router and monitor workers, demo traffic (Ctrl-C stops)
 	$(VENV)/leadrouter dev up
@@ -41,3 +41,9 @@ status:
 
 schemas:
 	$(VENV)/leadrouter schemas
+
+k8s-rulebook: ## regenerate deploy/k8s/configmap-rulebook.yaml after editing rules/examples/default.yaml
+	$(VENV)/python -m tests.deploy.manifests
+
+image: ## needs a Docker engine
+	docker build -f deploy/docker/Dockerfile -t leadrouter:local .

@@ -28,6 +28,11 @@ class KafkaSettings(_Section):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    # TLS (security_protocol SSL or SASL_SSL): the CA bundle to trust, and a client
+    # certificate and key for mutual TLS. Paths, so secrets stay in mounted files.
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
     # Records per poll: large enough to batch Redis work, small enough that one
     # poll never holds a partition for long.
     max_poll_records: Annotated[int, Field(ge=1, le=10_000)] = 500
