@@ -48,8 +48,10 @@ REDIS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, per_rep: bool = False) -> None:
         self.registry = registry
+        self.per_rep = per_rep
+        self._roster: frozenset[str] = frozenset()
         p = "leadrouter_"
         self.events_consumed = Counter(
             p + "events_consumed_total", "Records read from an input topic.", ["topic"], registry=registry
@@ -218,6 +220,39 @@ class Metrics:
             "How far the monitors' watermark trails the clock; breaches wait for it.",
             registry=registry,
         )
+        self.rep_first_touch = Histogram(
+            p + "rep_first_touch_seconds",
+            "First-touch time per rep (LEADROUTER_METRICS__PER_REP=true only; rulebook reps only).",
+            ["rep"],
+            buckets=FIRST_TOUCH_BUCKETS,
+            registry=registry,
+        )
+        self.rep_outcomes = Counter(
+            p + "rep_sla_total",
+            "First-touch SLA outcomes per rep: met or breached (only with LEADROUTER_METRICS__PER_REP=true).",
+            ["rep", "outcome"],
+            registry=registry,
+        )
+        self.speed_to_lead = Histogram(
+            p + "speed_to_lead_seconds",
+            "From the lead's creation (its event's occurred_at) to the first touch: routing plus response.",
+            ["team"],
+            buckets=FIRST_TOUCH_BUCKETS,
+            registry=registry,
+        )
+        self.untouched = Gauge(
+            p + "leads_untouched", "Assigned leads awaiting a first touch, in time or not.", registry=registry
+        )
+        self.oldest_untouched = Gauge(
+            p + "oldest_untouched_lead_age_seconds",
+            "Time since the oldest untouched lead was first assigned (0 when none).",
+            registry=registry,
+        )
+        self.at_risk = Gauge(
+            p + "leads_at_risk",
+            "Untouched leads whose deadline falls within the next minute.",
+            registry=registry,
+        )
         self.ready = Gauge(
             p + "ready",
             "1 while the worker is ready (its loops make progress, Redis answers), else 0.",
@@ -236,6 +271,16 @@ class Metrics:
             registry=registry,
         )
 
+    def rep_touch(self, rep: str, seconds: float, within: bool) -> None:
+        if self.per_rep and rep in self._roster:
+            self.rep_first_touch.labels(rep).observe(seconds)
+            if within:
+                self.rep_outcomes.labels(rep, "met").inc()
+
+    def rep_breach(self, rep: str) -> None:
+        if self.per_rep and rep in self._roster:
+            self.rep_outcomes.labels(rep, "breached").inc()
+
     def prime(self, book: Rulebook, input_topics: tuple[str, ...], default_sla_seconds: float) -> None:
         """Create every series whose labels are known at start-up, at 0.
 
@@ -244,6 +289,8 @@ class Metrics:
         restart would never alert.
         """
         self.sla_target.set(default_sla_seconds)
+        # Rep labels are bounded by the roster: ids not in the rulebook get no series.
+        self._roster = frozenset(r.id for r in book.reps)
         for topic in input_topics:
             self.events_consumed.labels(topic)
             for reason in DLQ_REASONS:

@@ -32,6 +32,7 @@ from rules.events import SlaBreached, SlaEscalated, SlaWarning, derived_event_id
 logger = logging.getLogger("leadrouter.sweeper")
 
 GAUGE_REFRESH_SECONDS = 2.0
+AT_RISK_MS = 60_000  # "at risk": due within the next minute
 
 
 class Sweeper:
@@ -46,6 +47,7 @@ class Sweeper:
     ) -> None:
         self._sla = settings.sla
         self._topic = settings.topics.name(settings.topics.sla_events)
+        self._retention = settings.redis.retention_seconds
         self._timers = timers
         self._watermark = watermark
         self._producer = producer
@@ -129,6 +131,7 @@ class Sweeper:
         if isinstance(a.event, SlaBreached):
             lateness = max(0.0, detected.timestamp() - clock.due_ms / 1000)
             self._metrics.sla_breached.labels(clock.team).inc()
+            self._metrics.rep_breach(clock.rep_id)
             self._metrics.breach_lateness.observe(lateness)
             log(logger, "sla.breached", logging.WARNING, **who, late_by=round(lateness, 3))
         elif isinstance(a.event, SlaWarning):
@@ -146,6 +149,11 @@ class Sweeper:
             )
 
     async def _refresh_gauges(self) -> None:
+        now_ms = int(time.time() * 1000)
+        count, oldest = await self._timers.untouched(self._retention, now_ms)
+        self._metrics.untouched.set(count)
+        self._metrics.oldest_untouched.set(0 if oldest is None else max(0, now_ms - oldest) / 1000)
+        self._metrics.at_risk.set(await self._timers.at_risk(now_ms, AT_RISK_MS))
         book = self._rules().book
         by_team: dict[str, int] = {t.id: 0 for t in book.teams}
         for rep, count in (await self._timers.open_by_rep()).items():

@@ -54,6 +54,7 @@ class TouchResult:
     clock: Clock | None = None
     touched_ms: int | None = None
     breached: bool = False  # the breach was already published: a late arrival
+    created_ms: int | None = None  # when the lead was created, for speed to lead
 
 
 class RedisTimers:
@@ -85,15 +86,19 @@ class RedisTimers:
                     k.inflight(bucket),
                     k.pending(lead_id),
                     k.freed,
+                    k.untouched,
                 ],
                 args=[rep_id, touched_ms, lead_id, self._retention, channel, direction],
             )
         outcome = raw[0].decode()
         if outcome != "met":
             return TouchResult(outcome)
-        rep, team, attempt, assigned, due, touched, policy, clock_ms, breached = (v.decode() for v in raw[1:])
+        rep, team, attempt, assigned, due, touched, policy, clock_ms, breached, created = (
+            v.decode() for v in raw[1:]
+        )
         clock = Clock(lead_id, rep, team, int(attempt), int(assigned), int(due), policy, int(clock_ms))
-        return TouchResult("met", clock, int(touched), breached == "1")
+        created_ms = int(created) if created else None
+        return TouchResult("met", clock, int(touched), breached == "1", created_ms)
 
     async def settle(self, lead_id: str) -> TouchResult:
         return await self.touch(lead_id, "", 0)
@@ -133,6 +138,26 @@ class RedisTimers:
                 for lead_id in lead_ids:
                     pipe.hset(self._keys.lead(lead_id), "met_published", "1")
                 await pipe.execute()
+
+    async def untouched(self, retention_seconds: int, now_ms: int) -> tuple[int, int | None]:
+        """How many assigned leads await a first touch, and when the oldest was assigned."""
+        key = self._keys.untouched
+        async with self._redis.pipeline(transaction=False) as pipe:
+            # Records expire after the retention; their entries here go with them.
+            pipe.zremrangebyscore(key, "-inf", now_ms - retention_seconds * 1000)
+            pipe.zcard(key)
+            pipe.zrange(key, 0, 0, withscores=True)
+            _, count, oldest = await pipe.execute()
+        return int(count), int(oldest[0][1]) if oldest else None
+
+    async def at_risk(self, now_ms: int, horizon_ms: int, limit: int = 10_000) -> int:
+        """Untouched leads whose deadline falls within the next `horizon_ms` (counted up
+        to `limit` per bucket: a gauge, not an inventory)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for bucket in range(self.buckets):
+                pipe.zrangebyscore(self._keys.due(bucket), now_ms, now_ms + horizon_ms, start=0, num=limit)
+            found = await pipe.execute()
+        return sum(1 for members in found for m in members if m.startswith(b"breach:"))
 
     async def open_by_rep(self) -> dict[str, int]:
         with self._timed("open_counts"):

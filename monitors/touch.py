@@ -81,6 +81,8 @@ class TouchProcessor:
         policies = self._rules().policies
         business = policies.business_seconds(policies.by_id(clock.policy), started_at, touched_at)
         within = touched_ms <= clock.due_ms
+        created = result.created_ms
+        speed = None if created is None else max(0.0, (touched_ms - created) / 1000)
         # In time, but it reached us after the breach went out: the breach stands.
         late_arrival = within and result.breached
         event_id = derived_event_id(clock.lead_id, clock.attempt, "sla.met")
@@ -88,11 +90,14 @@ class TouchProcessor:
             event_id=event_id, alert_id=event_id, lead_id=clock.lead_id, rep_id=clock.rep_id, team=clock.team,
             attempt=clock.attempt, assigned_at=assigned_at, due_at=due_at, touched_at=touched_at,
             response_seconds=seconds, within_sla=within, policy=clock.policy,
-            business_response_seconds=business, late_arrival=late_arrival,
+            business_response_seconds=business, late_arrival=late_arrival, speed_to_lead_seconds=speed,
         )  # fmt: skip
         await out.send(self._sla_topic, clock.lead_id.encode(), encode(met))
         self._met.add(clock.lead_id)
         self._metrics.first_touch_seconds.labels(clock.team).observe(seconds)
+        if speed is not None:
+            self._metrics.speed_to_lead.labels(clock.team).observe(speed)
+        self._metrics.rep_touch(clock.rep_id, seconds, within and not late_arrival)
         if late_arrival:
             self._metrics.late_arrivals.labels(clock.team).inc()
         elif within:

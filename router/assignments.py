@@ -180,6 +180,7 @@ class AssignmentStore:
             k.retry,
             k.outbox,
             k.reassign,
+            k.untouched,
         ]
         with self._timed("assign"):
             result = await self._assign(keys=keys, args=[orjson.dumps(spec), event, trace, lead_event])

@@ -12,6 +12,7 @@
     {p}:status_at       hash  rep -> occurred_at (ms) of the status applied (newest wins)
     {p}:retry           zset  lead -> queued_ms: leads queued because nobody could take them
     {p}:reassign        zset  lead -> requested_ms: leads an escalation asks to route again
+    {p}:untouched       zset  lead -> first assigned_ms, while assigned and untouched
     {p}:freed           str   counter bumped whenever a first touch frees a rep's capacity
     {p}:outbox          list  [topic, key, value] records to publish (from the retry path)
     {p}:outbox:lock     str   the publisher holding the outbox (a lease)
@@ -85,6 +86,10 @@ class RedisKeys:
     @property
     def reassign(self) -> str:
         return f"{self.prefix}:reassign"
+
+    @property
+    def untouched(self) -> str:
+        return f"{self.prefix}:untouched"
 
     @property
     def freed(self) -> str:

@@ -98,6 +98,12 @@ class HttpSettings(_Section):
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
 
 
+class MetricsSettings(_Section):
+    # Per-rep series are off by default: sales-ops may want them, but a rep id is
+    # personal data in some places and multiplies series by the roster size.
+    per_rep: bool = False
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -114,4 +120,5 @@ class Settings(BaseSettings):
     sla: SlaSettings = SlaSettings()
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
+    metrics: MetricsSettings = MetricsSettings()
     rulebook: Path = DEFAULT_RULEBOOK

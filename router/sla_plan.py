@@ -34,6 +34,8 @@ def arm(rules: Rules, lead: Lead, decision: Assignment, attempt: int, created_at
     timers += [(f"esc{i}:{attempt}:{lead_id}", epoch_ms(at)) for i, at, _ in plan.escalations]
     fields = dict(as_fields(plan))
     fields["esc"] = str(len(plan.escalations))
+    if created_at is not None:
+        fields["created_ms"] = str(epoch_ms(created_at))
     if plan.warn_at is not None:
         fields["warn_ms"] = str(epoch_ms(plan.warn_at))
     keep = any(action == "reassign" for _, _, action in plan.escalations)

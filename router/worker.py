@@ -65,7 +65,7 @@ class Worker:
         self.settings = settings
         self.role = role
         self.registry = registry
-        self.metrics = Metrics(registry)
+        self.metrics = Metrics(registry, per_rep=settings.metrics.per_rep)
         default_sla = timedelta(seconds=settings.sla.first_touch_seconds)
         self.rules = RulebookSource(settings.rulebook, self.metrics, role, default_sla)
         topics = settings.topics

@@ -161,6 +161,9 @@ class SlaMet(OutboundModel):
     late_arrival: bool = Field(
         default=False, description="the touch was in time but reached us after the breach was published"
     )
+    speed_to_lead_seconds: float | None = Field(
+        default=None, description="from the lead's creation to this touch: routing time plus response time"
+    )
 
 
 class SlaBreached(OutboundModel):

@@ -1,6 +1,7 @@
 -- Apply a rep's touch to a lead, atomically. The first touch that counts wins.
 -- KEYS: 1 lead hash, 2 open counts, 3 due timers, 4 inflight timers, 5 pending touches,
---       6 freed-capacity counter (tells routers that waiting leads may now fit)
+--       6 freed-capacity counter (tells routers that waiting leads may now fit),
+--       7 untouched leads (zset)
 -- ARGV: 1 rep ('' to settle: take the assigned rep's pending touch), 2 touched_ms,
 --       3 lead id, 4 retention seconds, 5 channel, 6 direction
 -- Returns {'met', rep, team, attempt, assigned_ms, due_ms, touched_ms, policy, clock_ms,
@@ -20,7 +21,8 @@ if not status or (status == 'queued' and rep ~= '') then
 end
 if status ~= 'assigned' then return {status} end
 local f = redis.call('HMGET', KEYS[1], 'rep', 'team', 'attempt', 'assigned_ms', 'due_ms', 'touched_ms',
-  'met_published', 'policy', 'clock_ms', 'breached', 'touch_by', 'touch_channels', 'touch_directions', 'esc')
+  'met_published', 'policy', 'clock_ms', 'breached', 'touch_by', 'touch_channels', 'touch_directions', 'esc',
+  'created_ms')
 local assigned_rep = f[1]
 if rep == '' then
   rep = assigned_rep
@@ -33,7 +35,7 @@ else
   if f[13] and not string.find(f[13], ',' .. ARGV[6] .. ',', 1, true) then return {'not_counted'} end
 end
 local function met(at)
-  return {'met', rep, f[2], f[3], f[4], f[5], at, f[8] or 'default', f[9] or f[4], f[10] or '0'}
+  return {'met', rep, f[2], f[3], f[4], f[5], at, f[8] or 'default', f[9] or f[4], f[10] or '0', f[15] or ''}
 end
 if f[6] then
   if f[7] == '1' then return {'duplicate'} end
@@ -41,6 +43,7 @@ if f[6] then
 end
 redis.call('HSET', KEYS[1], 'touched_ms', touched, 'touched_by', rep)
 redis.call('HINCRBY', KEYS[2], assigned_rep, -1)
+redis.call('ZREM', KEYS[7], ARGV[3])
 redis.call('INCR', KEYS[6])
 -- The clock stops: warnings and escalations of this attempt are moot. A touch
 -- after the deadline leaves the breach timer, so the breach still fires.

@@ -1,7 +1,8 @@
 -- Record a routing decision atomically: the assignment record, the pool's rotation
 -- state, the rep's open and daily counts and the SLA timers in one step, or nothing.
 -- KEYS: 1 lead hash, 2 pool hash, 3 open counts, 4 due timers, 5 last-assigned,
---       6 daily counts, 7 retry queue (zset), 8 outbox (list), 9 reassign requests (zset)
+--       6 daily counts, 7 retry queue (zset), 8 outbox (list), 9 reassign requests (zset),
+--       10 untouched leads (zset: lead -> first assigned_ms)
 -- ARGV: 1 the decision as JSON (numbers as strings, see router/assignments.py),
 --       2 event bytes, 3 decision trace bytes, 4 the lead event bytes
 -- Modes: 'new' (a lead event), 'requeue' (a waiting lead retried), 'reassign'
@@ -43,6 +44,10 @@ if d.status == 'assigned' then
   redis.call('HINCRBY', KEYS[6], rep, 1)
   redis.call('EXPIRE', KEYS[6], d.daily_ttl)
   for _, timer in ipairs(d.timers) do redis.call('ZADD', KEYS[4], 'NX', timer[2], timer[1]) end
+  -- NX: a reassigned lead keeps the age of its first assignment.
+  redis.call('ZADD', KEYS[10], 'NX', d.assigned_ms, lead)
+elseif mode == 'reassign' then
+  redis.call('ZREM', KEYS[10], lead)  -- queued once its attempts ran out: nobody holds it
 end
 if mode == 'reassign' then
   -- The previous rep no longer holds the lead; its old attempt's state is cleared
