@@ -26,7 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from monitors.metrics import Metrics
 from router.consume import TRANSIENT
-from router.kafka import client_options
+from router.kafka import client_options, describe_partitions
 from router.logs import log
 from router.settings import KafkaSettings
 
@@ -61,15 +61,9 @@ class GroupWatermark:
     async def _partitions(self) -> list[TopicPartition]:
         """Every partition of the watched topics (looked up again now and then: they can grow)."""
         if not self._known or time.monotonic() - self._known_at > PARTITIONS_REFRESH_SECONDS:
-            described = await self._admin.describe_topics(list(self._topics))
-            known = [
-                TopicPartition(topic["topic"], part["partition"])
-                for topic in described
-                if topic["error_code"] == 0
-                for part in topic["partitions"]
-            ]
-            if {tp.topic for tp in known} == set(self._topics):
-                self._known, self._known_at = sorted(known), time.monotonic()
+            known = await describe_partitions(self._admin, self._topics)
+            if known:
+                self._known, self._known_at = known, time.monotonic()
         return self._known
 
     async def refresh(self) -> int | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 
 from router.settings import KafkaSettings
@@ -62,3 +64,15 @@ def make_consumer(
         heartbeat_interval_ms=2_000,
         fetch_max_wait_ms=fetch_max_wait_ms,
     )
+
+
+async def describe_partitions(admin: AIOKafkaAdminClient, topics: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of `topics` (empty if any of them does not exist)."""
+    described = await admin.describe_topics(list(topics))
+    found = [
+        TopicPartition(topic["topic"], part["partition"])
+        for topic in described
+        if topic["error_code"] == 0
+        for part in topic["partitions"]
+    ]
+    return sorted(found) if {tp.topic for tp in found} == set(topics) else []
