@@ -113,6 +113,33 @@ def metric_names(expr: str) -> set[str]:
     return set(_METRIC.findall(expr))
 
 
+# Gauges every process of a role reads from shared Redis state: each one reports the
+# same number (routers that never update the monitors' gauges report 0), so they are
+# aggregated with `max`; a `sum` would count them once per process.
+REDIS_WIDE_GAUGES = frozenset(
+    {
+        "leadrouter_leads_untouched",
+        "leadrouter_oldest_untouched_lead_age_seconds",
+        "leadrouter_leads_at_risk",
+        "leadrouter_open_leads",
+        "leadrouter_leads_waiting",
+        "leadrouter_oldest_waiting_lead_age_seconds",
+        "leadrouter_sla_watermark_lag_seconds",
+    }
+)
+_MAX_OPENED = re.compile(r"\bmax(?:\s+by\s*\([\w\s,]*\))?\s*\(\s*$")
+
+
+def redis_wide_reads_without_max(expr: str) -> list[str]:
+    """The Redis-wide gauges `expr` reads other than directly inside `max(...)` or
+    `max by (...) (...)`."""
+    return [
+        match.group(0)
+        for match in _METRIC.finditer(expr)
+        if match.group(0) in REDIS_WIDE_GAUGES and not _MAX_OPENED.search(expr[: match.start()])
+    ]
+
+
 def exposed_series() -> set[str]:
     """Every `leadrouter_*` series name a worker's scrape can contain."""
     registry = CollectorRegistry()

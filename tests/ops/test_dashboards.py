@@ -25,6 +25,7 @@ from tests.ops.deploy import (
     metric_names,
     panels,
     queries,
+    redis_wide_reads_without_max,
     variables,
 )
 
@@ -45,6 +46,18 @@ REQUIRED = {
         "leadrouter_sla_breach_detection_lateness_seconds_bucket",
         "leadrouter_leads_waiting",
         "leadrouter_oldest_waiting_lead_age_seconds",
+        # Speed to lead, leads awaiting a touch and at risk, escalations, per rep.
+        "leadrouter_leads_untouched",
+        "leadrouter_oldest_untouched_lead_age_seconds",
+        "leadrouter_leads_at_risk",
+        "leadrouter_speed_to_lead_seconds_bucket",
+        "leadrouter_sla_warned_total",
+        "leadrouter_sla_escalations_total",
+        "leadrouter_leads_reassigned_total",
+        "leadrouter_sla_late_arrivals_total",
+        "leadrouter_rep_first_touch_seconds_bucket",
+        "leadrouter_rep_sla_total",
+        "leadrouter_sla_target_seconds",
     },
     "pipeline-health.json": {
         "leadrouter_events_consumed_total",
@@ -161,6 +174,74 @@ def test_dashboard_charts_the_required_metrics(name: str) -> None:
     used = {m for _, target in queries(dashboard(name)) for m in metric_names(target["expr"])}
     missing = REQUIRED[name] - used
     assert not missing, f"{name} charts none of {sorted(missing)}"
+
+
+@boards
+def test_redis_wide_gauges_are_read_with_max(name: str) -> None:
+    """Every monitor (or router) reports the same Redis-wide number: a sum would count it
+    once per process."""
+    for panel, target in queries(dashboard(name)):
+        summed = redis_wide_reads_without_max(target["expr"])
+        assert not summed, f"{panel['title']!r} reads {summed} without max()"
+
+
+def _panel(name: str, title: str) -> dict[str, Any]:
+    found = [panel for panel in panels(dashboard(name)) if panel["title"] == title]
+    assert len(found) == 1, f"{len(found)} panels titled {title!r} in {name}"
+    return found[0]
+
+
+def test_first_touch_time_panel_draws_the_sla_target() -> None:
+    """The SLA target is a dashed line on the first-touch times, not a stacked or filled series."""
+    panel = _panel("speed-to-lead.json", "Time to first touch by team, median and p90")
+    (target,) = [t for t in panel["targets"] if "leadrouter_sla_target_seconds" in t["expr"]]
+    assert target["expr"] == "max(leadrouter_sla_target_seconds)"
+    (override,) = [
+        o
+        for o in panel["fieldConfig"]["overrides"]
+        if o["matcher"] == {"id": "byName", "options": target["legendFormat"]}
+    ]
+    style = {prop["id"]: prop["value"] for prop in override["properties"]}
+    assert style["custom.lineStyle"]["fill"] == "dash"
+    assert style["custom.fillOpacity"] == 0
+
+
+def test_speed_to_lead_quantiles_by_team() -> None:
+    """p50 and p90 of speed to lead per team, from the histogram's buckets."""
+    panel = _panel("speed-to-lead.json", "Speed to lead by team, median and p90")
+    exprs = [t["expr"] for t in panel["targets"]]
+    for q in ("0.5", "0.9"):
+        wanted = f"histogram_quantile({q}, sum by (team, le) (rate(leadrouter_speed_to_lead_seconds_bucket"
+        assert any(e.startswith(wanted) for e in exprs), q
+    assert panel["fieldConfig"]["defaults"]["unit"] == "s"
+
+
+def test_per_rep_table_says_it_needs_per_rep_metrics() -> None:
+    """The per-rep table is empty unless the monitors export per-rep series: its description
+    says how to turn them on, and its queries are instant tables merged by rep."""
+    panel = _panel("speed-to-lead.json", "First touch by rep")
+    assert panel["type"] == "table"
+    assert "LEADROUTER_METRICS__PER_REP=true" in panel["description"]
+    assert {"leadrouter_rep_first_touch_seconds_bucket", "leadrouter_rep_sla_total"} <= {
+        m for t in panel["targets"] for m in metric_names(t["expr"])
+    }
+    for target in panel["targets"]:
+        assert target["instant"], target["refId"]
+        assert target["format"] == "table", target["refId"]
+        assert "by (rep" in target["expr"], target["refId"]
+    assert panel["transformations"][0]["id"] == "merge"
+
+
+def test_collapsed_rows_hold_their_panels_below_them() -> None:
+    """A collapsed row keeps its panels inside it, placed right under the row."""
+    for name in DASHBOARD_FILES:
+        for row in dashboard(name)["panels"]:
+            if row["type"] != "row" or not row.get("collapsed"):
+                continue
+            assert row["panels"], f"collapsed row {row['title']!r} is empty"
+            for panel in row["panels"]:
+                assert panel["gridPos"]["y"] > row["gridPos"]["y"], panel["title"]
+                assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24, panel["title"]
 
 
 @boards

@@ -1,8 +1,8 @@
 """Every dashboard query and alert rule, run by a real Prometheus on real worker metrics.
 
-A router and a monitor (the worker CLI, on a real broker and redis-server) handle
-demo-like traffic with a 2-second SLA: leads touched in time, touched late, never
-touched, queued, and a few malformed events. A Prometheus scraping both workers
+A router and a monitor (the worker CLI, on a real broker and redis-server, with
+per-rep metrics on) handle demo-like traffic with a 2-second SLA: leads touched in
+time, touched late, never touched, queued, and a few malformed events. A Prometheus scraping both workers
 every second then runs each PromQL expression of the dashboards and of alerts.yml.
 """
 
@@ -56,15 +56,27 @@ MALFORMED_LEADS = [
 ]  # fmt: skip
 MALFORMED_ACTIVITY = (b"bad-3", b'{"event_id": "x3", "type": "activity"}')  # schema_violation
 # Panel title -> the queries (refIds) that must show data after this traffic, beyond
-# running without error. (No lead waits for a rep here: "from the queue" stays empty.)
+# running without error. (No lead waits for a rep here: "from the queue" stays empty;
+# no SLA policy warns or escalates, so escalation steps have no series.)
 CORE_PANELS = {
     "SLA attainment, last hour": "A",
     "SLA attainment by team (rolling hour)": "AB",
-    "Time to first touch by team, median and p90": "AB",
+    "Time to first touch by team, median and p90": "ABC",
     "SLA breaches by team": "A",
     "Open leads awaiting first touch, by team": "A",
     "Assignments by team and route": "A",
+    "Leads at risk now": "A",
+    "Leads awaiting first touch now": "A",
+    "Oldest untouched lead": "A",
+    "Speed to lead p90, last hour": "A",
+    "Speed to lead by team, median and p90": "AB",
+    "Warnings, escalations and reassignments by team": "AC",
+    "Leads awaiting first touch and at risk": "AB",
+    "Oldest untouched lead vs SLA target": "AB",
+    "Late arrivals by team": "A",
+    "First touch by rep": "ABCDE",
 }
+REPS = {"amer-1", "amer-2", "emea-1", "emea-2"}
 
 
 def _now() -> str:
@@ -121,6 +133,7 @@ async def publish_traffic(bootstrap: str, topics: TopicSettings) -> Counter[str]
                         continue
                     expected["assigned"] += 1
                     expected["met" if fate == "fast" else "breached"] += 1
+                    expected["untouched"] += fate == "never"
                     if fate != "never":
                         delay = 0.3 if fate == "fast" else SLA_SECONDS * 1.5
                         heapq.heappush(touches, (time.monotonic() + delay, event["lead_id"], event["rep_id"]))
@@ -146,6 +159,7 @@ def start_workers(
         redis__prefix=redis_prefix,
         topics__prefix=topic_prefix,
         sla__first_touch_seconds=str(SLA_SECONDS),
+        metrics__per_rep="true",
         rulebook=str(rulebook),
     )
     workers = Workers(env, tmp_path)
@@ -182,8 +196,9 @@ def test_dashboards_and_alerts_query_real_metrics(
     tmp_path: Path,
 ) -> None:
     """On a real Prometheus scraping real workers, every dashboard query and alert rule
-    evaluates without error, the core speed-to-lead panels show data, the team variable
-    lists the teams, and the dead-letter alert fires for the malformed events."""
+    evaluates without error, the core speed-to-lead panels show data (the Redis-wide
+    gauges the right numbers), the team variable lists the teams, and the dead-letter
+    alert fires for the malformed events."""
     topics = TopicSettings(prefix=topic_prefix, partitions=PARTITIONS)
     run_coro(lambda: ensure_topics(kafka_bootstrap, topics.all_topics()))
     workers = start_workers(kafka_bootstrap, redis_url, topic_prefix, redis_prefix, tmp_path)
@@ -216,6 +231,7 @@ def test_dashboards_and_alerts_query_real_metrics(
         )
         check_every_query_runs(prometheus)
         check_core_panels_have_data(prometheus)
+        check_untouched_leads(prometheus, expected)
         check_rules_healthy_and_dead_letters_alerted(prometheus)
         teams = prometheus.api("label/team/values", **{"match[]": "leadrouter_leads_routed_total"})
         assert teams["data"] == ["amer", "emea"], "the team variable lists the teams"
@@ -244,6 +260,27 @@ def check_core_panels_have_data(prometheus: PrometheusServer) -> None:
     assert seen == wanted, f"queries not found: {wanted - seen}"
     (attainment,) = prometheus.values(as_promql(_expr("SLA attainment, last hour")))
     assert 0 < attainment < 1, "some leads met the SLA and some breached"
+
+
+def check_untouched_leads(prometheus: PrometheusServer, expected: Counter[str]) -> None:
+    """The leads never touched are the ones awaiting a first touch, none is at risk any
+    more (all breached), the target line is the SLA, and the per-rep table lists the reps."""
+    untouched = as_promql(_expr("Leads awaiting first touch now"))
+    at_risk = as_promql(_expr("Leads at risk now"))
+    # The gauges are read from Redis every 2 s, then scraped.
+    prometheus.wait_for(
+        lambda: (
+            prometheus.values(untouched) == [float(expected["untouched"])]
+            and prometheus.values(at_risk) == [0.0]
+        ),
+        10,
+        f"{untouched} == {expected['untouched']} (the leads never touched) and {at_risk} == 0",
+    )
+    (oldest,) = prometheus.values(as_promql(_expr("Oldest untouched lead")))
+    assert oldest > SLA_SECONDS, "the first never-touched lead is past its deadline"
+    assert prometheus.values("max(leadrouter_sla_target_seconds)") == [SLA_SECONDS]
+    answer = prometheus.query(as_promql(_expr("First touch by rep")))
+    assert {sample["metric"]["rep"] for sample in answer["data"]["result"]} == REPS
 
 
 def _expr(title: str) -> str:

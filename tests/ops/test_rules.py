@@ -20,6 +20,7 @@ from tests.ops.deploy import (
     ALERTS_TEST,
     DEFAULT_RULEBOOK,
     PROMETHEUS_CONFIG,
+    REDIS_WIDE_GAUGES,
     REPO,
     RUNBOOK,
     alert_names,
@@ -27,6 +28,7 @@ from tests.ops.deploy import (
     exposed_series,
     load_yaml,
     metric_names,
+    redis_wide_reads_without_max,
     require_tool,
     rules,
     runbook_sections,
@@ -86,8 +88,14 @@ def test_sla_alerts_go_to_their_team(team: str) -> None:
         ("alertname=LeadrouterWorkerDown", "category=pipeline"),
         ("alertname=LeadrouterLeadsQueued", "category=routing", "team=amer"),
         ("alertname=LeadrouterSlaBreachBurst", "category=sla", "team=no-such-team"),
+        ("alertname=LeadrouterLeadsAtRisk", "category=sla", "job=leadrouter"),
     ],
-    ids=["pipeline", "team label without sla category", "sla alert of an unknown team"],
+    ids=[
+        "pipeline",
+        "team label without sla category",
+        "sla alert of an unknown team",
+        "sla alert without team",
+    ],
 )
 def test_other_alerts_go_to_ops(labels: tuple[str, ...]) -> None:
     """Everything that is not an SLA alert of a known team reaches ops."""
@@ -121,12 +129,31 @@ def test_every_alert_has_severity_summary_description_and_runbook(rule: dict[str
     assert "{{ $labels." in annotations["summary"] + annotations["description"], "uses label values"
 
 
+# Series an SLA alert without a `team` label may read: gauges of shared Redis state,
+# which have no team, and the default SLA target.
+TEAMLESS = REDIS_WIDE_GAUGES - {"leadrouter_open_leads"} | {"leadrouter_sla_target_seconds"}
+
+
 def test_sla_alerts_carry_the_team() -> None:
-    """Alerts routed to a team (category sla) are aggregated by team, so the label exists."""
+    """Alerts routed to a team (category sla) are aggregated by team, so the label exists;
+    the only exceptions read Redis-wide gauges that have no team (they go to ops)."""
     for rule in alert_rules():
-        if rule["labels"]["category"] == "sla":
-            assert "$labels.team" in rule["annotations"]["summary"]
-            assert re.search(r"by \(team\)|on \(team\)|\bteam:", rule["expr"]), rule["alert"]
+        if rule["labels"]["category"] != "sla":
+            continue
+        names = metric_names(rule["expr"])  # recording rules' `team:...` names excluded
+        if names and names <= TEAMLESS:
+            assert "team" not in rule["expr"], rule["alert"]
+            assert "$labels.team" not in rule["annotations"]["summary"] + rule["annotations"]["description"]
+            continue
+        assert "$labels.team" in rule["annotations"]["summary"]
+        assert re.search(r"by \(team\)|on \(team\)|\bteam:", rule["expr"]), rule["alert"]
+
+
+def test_redis_wide_gauges_are_aggregated_with_max() -> None:
+    """Every process reports the same Redis-wide number: a sum would count it once per process."""
+    for rule in rules():
+        summed = redis_wide_reads_without_max(str(rule["expr"]))
+        assert not summed, f"{rule.get('alert') or rule.get('record')} reads {summed} without max()"
 
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: str(r["alert"]))
