@@ -281,6 +281,13 @@ class Metrics:
         if self.per_rep and rep in self._roster:
             self.rep_outcomes.labels(rep, "breached").inc()
 
+    def _prime_reps(self) -> None:
+        if self.per_rep:
+            for rep in self._roster:
+                self.rep_first_touch.labels(rep)
+                for outcome in ("met", "breached"):
+                    self.rep_outcomes.labels(rep, outcome)
+
     def prime(self, book: Rulebook, input_topics: tuple[str, ...], default_sla_seconds: float) -> None:
         """Create every series whose labels are known at start-up, at 0.
 
@@ -291,6 +298,7 @@ class Metrics:
         self.sla_target.set(default_sla_seconds)
         # Rep labels are bounded by the roster: ids not in the rulebook get no series.
         self._roster = frozenset(r.id for r in book.reps)
+        self._prime_reps()
         for topic in input_topics:
             self.events_consumed.labels(topic)
             for reason in DLQ_REASONS:
