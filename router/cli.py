@@ -89,6 +89,47 @@ def _parser() -> argparse.ArgumentParser:
     decide_bench.add_argument("--accounts", type=int, default=2000)
     decide_bench.add_argument("--count", type=int, default=20_000, help="decisions to time")
     decide_bench.add_argument("--record", type=Path, help="append the figures to this markdown file")
+    sla_bench = bench_sub.add_parser(
+        "sla", help="SLA timers in Redis: memory per timer, breach lateness (steady, burst), touch rate"
+    )
+    sla_bench.add_argument("--timers", type=int, default=1_000_000, help="open breach timers to load")
+    sla_bench.add_argument("--burst", type=int, default=100_000, help="timers falling due at once")
+    sla_bench.add_argument("--rate", type=float, default=1000.0, help="timers falling due per second")
+    sla_bench.add_argument("--seconds", type=float, default=20.0, help="length of the steady window")
+    sla_bench.add_argument("--buckets", type=int, default=6, help="timer buckets (activities partitions)")
+    sla_bench.add_argument(
+        "--redis-url", help="use this Redis (default: a private redis-server, stopped after)"
+    )
+    sla_bench.add_argument("--record", type=Path, help="append the figures to this markdown file")
+
+    from router.errors import DLQ_REASONS
+
+    dlq = sub.add_parser("dlq", help="inspect or replay dead-lettered records (<topic>.dlq)")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_inspect = dlq_sub.add_parser("inspect", help="list dead letters (no consumer group, commits nothing)")
+    dlq_replay = dlq_sub.add_parser("replay", help="republish dead letters to their source topic, once")
+    for dlq_cmd in (dlq_inspect, dlq_replay):
+        dlq_cmd.add_argument("topic", help="base topic name, such as leads (the environment prefix is added)")
+        dlq_cmd.add_argument(
+            "--reason",
+            action="append",
+            choices=DLQ_REASONS,
+            metavar="REASON",
+            help=f"only this reason, repeatable ({', '.join(DLQ_REASONS)})",
+        )
+    dlq_inspect.add_argument(
+        "--limit", type=int, metavar="N", help="print at most N records (all are counted)"
+    )
+    dlq_inspect.add_argument("--json", action="store_true", help="one JSON object a line, then a summary")
+    dlq_inspect.add_argument(
+        "--show-value", action="store_true", help="also print key and value (may hold PII)"
+    )
+    dlq_replay.add_argument(
+        "--dry-run", action="store_true", help="print what would be replayed; commit nothing"
+    )
+    dlq_replay.add_argument(
+        "--from-offset", type=int, metavar="N", help="skip dead letters below offset N for good"
+    )
 
     schemas = sub.add_parser("schemas", help="write (or --check) docs/schemas/*.json from the models")
     schemas.add_argument("--dir", type=Path, default=Path("docs/schemas"))
@@ -352,6 +393,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from router.bench import decide
     from router.bench.record import append
 
+    if args.scenario == "sla":
+        from redis.exceptions import RedisError
+
+        from router.bench import sla
+        from router.devinfra.process import InfraError
+
+        options = sla.SlaOptions(args.timers, args.burst, args.rate, args.seconds, args.buckets)
+        if (problem := options.problem()) is not None:
+            print(f"leadrouter bench sla: {problem}", file=sys.stderr)
+            return 2
+        try:
+            sla_result = sla.run(options, args.redis_url, lambda note: print(note, file=sys.stderr))
+        except (InfraError, RedisError, OSError) as exc:
+            print(f"leadrouter bench sla: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        for line in sla_result.lines():
+            print(line)
+        if args.record is not None:
+            append(args.record, "sla", sla_result.lines())
+            print(f"recorded in {args.record}")
+        return 0
     result = decide.run(args.reps, args.routes, args.accounts, args.count)
     lines = result.lines()
     for line in lines:
@@ -359,6 +421,53 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.record is not None:
         append(args.record, "decide", lines)
         print(f"recorded in {args.record}")
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
+    from aiokafka.errors import KafkaError
+
+    from router import dlq
+
+    reasons = frozenset(args.reason) if args.reason else None
+    try:
+        if args.dlq_command == "inspect":
+            if args.limit is not None and args.limit < 0:
+                print("leadrouter dlq inspect: --limit needs N >= 0", file=sys.stderr)
+                return 2
+            found = asyncio.run(
+                dlq.inspect(
+                    settings, args.topic, reasons=reasons, limit=args.limit, keep_values=args.show_value
+                )
+            )
+            for letter in found.letters:
+                print(
+                    dlq.letter_json(letter, args.show_value)
+                    if args.json
+                    else dlq.letter_line(letter, args.show_value)
+                )
+            print(found.summary_json() if args.json else found.summary_line())
+            return 0
+        if args.from_offset is not None and args.from_offset < 0:
+            print("leadrouter dlq replay: --from-offset needs N >= 0", file=sys.stderr)
+            return 2
+        done = asyncio.run(
+            dlq.replay(
+                settings, args.topic, reasons=reasons, dry_run=args.dry_run, from_offset=args.from_offset
+            )
+        )
+    except dlq.DlqError as exc:
+        print(f"leadrouter dlq {args.dlq_command}: {exc}", file=sys.stderr)
+        return 1
+    except (KafkaError, OSError) as exc:
+        print(f"leadrouter dlq {args.dlq_command}: Kafka unavailable: {exc!r}", file=sys.stderr)
+        return 2
+    if done.dry_run:
+        for letter in done.letters:
+            print(f"would replay {dlq.letter_line(letter)}")
+    for letter in done.unreplayable:
+        print(f"skipped {dlq.letter_line(letter)}")
+    print(done.summary_line())
     return 0
 
 
@@ -391,6 +500,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return cmd_worker(args, settings)
     if args.command == "dev":
         return cmd_dev(args, settings)
+    if args.command == "dlq":
+        return cmd_dlq(args, settings)
     return cmd_demo(args, settings)
 
 

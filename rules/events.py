@@ -10,9 +10,18 @@ The JSON Schemas in `docs/schemas/` are generated from these classes
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 CONTRACT_VERSION = 1
 
@@ -26,6 +35,31 @@ CountryCode = Annotated[
 Channel = Literal["call", "email", "sms", "meeting", "chat"]
 Direction = Literal["outbound", "inbound"]
 AttributeValue = str | int | float | bool | None
+
+# The span of time an event can plausibly claim. Outside it, a timestamp is a
+# producer bug: a rep.status from 9999 would outrank every later one, a lead from
+# 1970 would breach at once. (How far ahead of *now* is the adapters' check.)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _text_timestamp(value: Any) -> Any:
+    # JSON timestamps are RFC 3339 strings; pydantic's lax mode would also take
+    # numbers and digit strings as Unix times.
+    if not isinstance(value, str | datetime) or (
+        isinstance(value, str) and value.strip().lstrip("-").isdigit()
+    ):
+        raise ValueError("must be an RFC 3339 timestamp string with an offset")
+    return value
+
+
+def _plausible(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_timestamp), AfterValidator(_plausible)]
 
 # Deterministic ids for the events we emit: a replay of the same input yields the
 # same id, so downstream consumers can deduplicate.
@@ -78,7 +112,7 @@ class LeadEvent(InboundModel):
 
     event_id: Id
     type: Literal["lead.created", "lead.updated"]
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     lead: Lead
 
 
@@ -87,7 +121,7 @@ class ActivityEvent(InboundModel):
 
     event_id: Id
     type: Literal["activity"]
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     lead_id: Id
     rep_id: Id
     channel: Channel
@@ -99,7 +133,7 @@ class RepStatusEvent(InboundModel):
 
     event_id: Id
     type: Literal["rep.status"]
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     rep_id: Id
     status: Literal["available", "away", "offline"]
 
