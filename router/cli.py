@@ -131,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
         "--from-offset", type=int, metavar="N", help="skip dead letters below offset N for good"
     )
 
+    report = sub.add_parser("report", help="speed to lead per rep and team, from the recorded events")
+    report.add_argument("--since", default="7d", help="how far back: 7d, 24h, 90m (default 7d)")
+
     schemas = sub.add_parser("schemas", help="write (or --check) docs/schemas/*.json from the models")
     schemas.add_argument("--dir", type=Path, default=Path("docs/schemas"))
     schemas.add_argument("--check", action="store_true")
@@ -366,6 +369,29 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    import re
+
+    from router.report import read_report
+    from rules.report import report_lines
+
+    match = re.fullmatch(r"(\d+)([dhm])", args.since.strip())
+    if match is None:
+        print("leadrouter report: --since takes a number and d, h or m (7d, 24h, 90m)", file=sys.stderr)
+        return 2
+    unit = {"d": "days", "h": "hours", "m": "minutes"}[match.group(2)]
+    since = datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
+    try:
+        report, read = asyncio.run(read_report(settings, since))
+    except LookupError as exc:
+        print(f"leadrouter report: {exc}", file=sys.stderr)
+        return 1
+    print(f"report: since {since.isoformat(timespec='minutes')}, {read:,} records read")
+    for line in report_lines(report):
+        print(line)
+    return 0
+
+
 def cmd_schemas(args: argparse.Namespace) -> int:
     from router.schemas import check_schemas, write_schemas
 
@@ -493,6 +519,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return cmd_simulate(args, settings)
     if args.command == "explain":
         return cmd_explain(args, settings)
+    if args.command == "report":
+        return cmd_report(args, settings)
     from router.logs import configure_logging
 
     configure_logging(settings.log)
