@@ -37,8 +37,10 @@ async def test_report_counts_recorded_outcomes(
         events.append(("assignments", assigned))
         outcome: SlaMet | SlaBreached
         if rep == "ann":
-            outcome = SlaMet(event_id=derived_event_id(lead, 1, "sla.met"), **who, assigned_at=now, due_at=due,
-                             touched_at=now + timedelta(seconds=42), response_seconds=42.0, within_sla=True)  # fmt: skip
+            touched = now + timedelta(seconds=42)
+            met_id = derived_event_id(lead, 1, "sla.met")
+            outcome = SlaMet(event_id=met_id, **who, assigned_at=now, due_at=due, touched_at=touched,
+                             response_seconds=42.0, within_sla=True)  # fmt: skip
         else:
             outcome = SlaBreached(event_id=derived_event_id(lead, 1, "sla.breached"), **who, assigned_at=now,
                                   due_at=due, detected_at=due)  # fmt: skip
