@@ -64,10 +64,11 @@ Domain = Annotated[
 
 def normalise_domain(domain: str) -> str:
     domain = domain.strip().lower()
-    if "://" in domain:
-        domain = domain.split("://", 1)[1]
-    domain = domain.split("/", 1)[0].split(":", 1)[0].rstrip(".")
-    return domain.removeprefix("www.")
+    if "/" in domain or ":" in domain:  # a URL, a path or a port: keep the host
+        if "://" in domain:
+            domain = domain.split("://", 1)[1]
+        domain = domain.split("/", 1)[0].split(":", 1)[0]
+    return domain.rstrip(".").removeprefix("www.")
 
 
 class Owner(BaseModel):
@@ -123,16 +124,22 @@ class AccountIndex:
             found = self.by_account_id.get(str(account_id))
             if found is not None:
                 return found
-        candidates = [lead.company.domain if lead.company else None, email_domain(lead)]
-        for raw in candidates:
-            if not raw:
-                continue
-            domain = normalise_domain(raw)
-            if domain in FREE_MAIL:
-                continue
-            labels = domain.split(".")
-            for i in range(len(labels) - 1):
-                found = self.by_domain.get(".".join(labels[i:]))
-                if found is not None:
-                    return found
+        company = lead.company.domain if lead.company else None
+        found = self._by_domain(company) if company else None
+        if found is None:
+            email = email_domain(lead)
+            if email and email != company:  # the same domain twice is common
+                found = self._by_domain(email)
+        return found
+
+    def _by_domain(self, raw: str) -> NamedAccount | None:
+        """The account of `raw` or of the nearest parent domain listed (`eu.acme.com`, then `acme.com`)."""
+        domain = normalise_domain(raw)
+        if domain in FREE_MAIL:
+            return None
+        while "." in domain:  # a bare top-level name never matches
+            found = self.by_domain.get(domain)
+            if found is not None:
+                return found
+            domain = domain[domain.index(".") + 1 :]
         return None

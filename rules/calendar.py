@@ -190,7 +190,7 @@ class Calendar:
     """A compiled `CalendarSpec`. Logically immutable; holiday years and per-date
     open spans are memoised inside, so calls after the first for a date are cheap."""
 
-    __slots__ = ("_closed_years", "_last_open", "_spans", "_tz", "_week", "spec")
+    __slots__ = ("_closed_years", "_last_open", "_open_around", "_spans", "_tz", "_week", "spec")
 
     def __init__(self, spec: CalendarSpec) -> None:
         self.spec = spec
@@ -198,6 +198,8 @@ class Calendar:
         self._week = spec.hours.by_weekday() if spec.kind == "business_hours" and spec.hours else None
         self._closed_years: dict[int, frozenset[date]] = {}
         self._spans: dict[date, tuple[Span, ...]] = {}
+        # Local date -> the open spans of the day before and of that date: all `is_open` reads.
+        self._open_around: dict[date, tuple[Span, ...]] = {}
         # Reps share calendars and one routing decision asks about one instant for
         # every candidate: remember the last answer.
         self._last_open: tuple[datetime, bool] | None = None
@@ -207,11 +209,20 @@ class Calendar:
         last = self._last_open
         if last is not None and last[0] == at:
             return last[1]
-        s = _utc(at, "at")
+        s = at if at.tzinfo is UTC else _utc(at, "at")  # UTC already: the usual case, nothing to check
         if self._week is None:
             return True
-        day = self._local_date(s)
-        result = any(a <= s < b for d in (day - _DAY, day) for a, b in self._day_spans(d))
+        day = s.astimezone(self._tz).date()
+        spans = self._open_around.get(day)
+        if spans is None:
+            if len(self._open_around) >= _SPAN_CACHE_SIZE:
+                self._open_around.clear()
+            spans = self._open_around[day] = self._day_spans(day - _DAY) + self._day_spans(day)
+        result = False
+        for a, b in spans:
+            if a <= s < b:
+                result = True
+                break
         self._last_open = (at, result)
         return result
 

@@ -24,39 +24,10 @@ from rules.conditions import Facts
 from rules.events import Lead
 from rules.fields import field_value
 from rules.rulebook import OwnerTarget, QueueTarget, RepTarget, Strategy, Target, TeamTarget
-from rules.selection import RepState, Verdict, select, verdict
+from rules.selection import RepState, select, verdict
+from rules.trace import RouteStep, Trace
 
 __all__ = ["Assignment", "Decision", "Queued", "RepState", "RouteStep", "Trace", "decide", "facts_for"]
-
-
-@dataclass(frozen=True, slots=True)
-class RouteStep:
-    route: str
-    matched: bool
-    reason: str
-    outcome: str = "skipped"  # skipped | assigned | queued | nobody_available | no_owner
-    candidates: tuple[tuple[str, Verdict], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Trace:
-    territories: tuple[str, ...]
-    segments: tuple[str, ...]
-    named_account: str | None
-    steps: tuple[RouteStep, ...]
-
-    def summary(self) -> str:
-        """The compact form that rides on the output event."""
-        parts = []
-        for step in self.steps:
-            text = f"{step.route}: {step.reason}" if not step.matched else f"{step.route}: {step.outcome}"
-            skipped = [
-                f"{rep} {why}" for rep, why in step.candidates if why not in ("picked", "not_their_turn")
-            ]
-            if skipped:
-                text += " (" + ", ".join(skipped) + ")"
-            parts.append(text)
-        return "; ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,31 +76,36 @@ Decision = Assignment | Queued
 
 
 def facts_for(lead: Lead, book: CompiledRulebook) -> tuple[Facts, NamedAccount | None]:
-    cache: dict[str, bool] = {}
-    territories = book.territories.of(lead)
-    account = book.accounts.match(lead)
-
-    def segment(segment_id: str) -> bool:
-        if segment_id not in cache:
-            cache[segment_id] = False  # guards against self-reference while evaluating
-            cache[segment_id] = book.segments[segment_id].holds(facts)
-        return cache[segment_id]
-
-    facts = Facts(lead, territories, account.id if account else None, segment)
+    facts, account, _ = _facts(lead, book)
     return facts, account
 
 
+def _facts(lead: Lead, book: CompiledRulebook) -> tuple[Facts, NamedAccount | None, frozenset[str]]:
+    """The facts conditions read, the named account, and the segments that hold."""
+    account = book.accounts.match(lead)
+    # Every segment is evaluated (the trace lists those that hold), each after the
+    # segments it refers to, so conditions read them from a set.
+    holding: set[str] = set()
+    facts = Facts(lead, book.territories.of(lead), account.id if account else None, holding.__contains__)
+    for segment_id, holds in book.segment_tests:
+        if holds(facts):
+            holding.add(segment_id)
+    return facts, account, frozenset(holding)
+
+
 def decide(lead: Lead, book: CompiledRulebook, state: RepState, now: datetime) -> Decision:
-    facts, account = facts_for(lead, book)
+    facts, account, segments = _facts(lead, book)
+    plan = book.plan(facts, segments)
     steps: list[RouteStep] = []
     result: Decision | None = None
-    routes = book.book.routes
-    for index in book.candidate_routes(facts.territories):
-        route = routes[index]
-        why_not = route.when.first_failure(facts)
-        if why_not is not None:
-            steps.append(RouteStep(route.id, False, why_not))
+    for compiled, skipped in plan.routes:
+        if skipped is None:  # the plan did not rule the route out: its other checks decide
+            why_not = compiled.rest.first_failure(facts)
+            skipped = None if why_not is None else compiled.skipped_step(why_not)
+        if skipped is not None:
+            steps.append(skipped)
             continue
+        route = compiled.route
         for target in (route.assign, route.fallback):
             if target is None:
                 continue
@@ -140,12 +116,7 @@ def decide(lead: Lead, book: CompiledRulebook, state: RepState, now: datetime) -
                 break
         if result is not None:
             break
-    trace = Trace(
-        territories=tuple(sorted(facts.territories)),
-        segments=tuple(s for s in book.segments if facts.segment(s)),
-        named_account=facts.named_account,
-        steps=tuple(steps),
-    )
+    trace = Trace(plan.territories, plan.segments, facts.named_account, tuple(steps))
     if result is None:
         return Queued(book.book.default_queue, "(none)", "no route could place the lead", now, trace)
     # `result` was made in this call and is not shared yet: completing it in place
@@ -166,32 +137,43 @@ def _place(
     state: RepState,
     now: datetime,
 ) -> _Placement:
+    if isinstance(target, TeamTarget):  # the usual target first
+        return _team(
+            route, target.team, target.strategy, target.skills, target.skills_from, lead, book, state, now
+        )
     if isinstance(target, QueueTarget):
         queued = Queued(target.queue, route, f"route {route} queues", now, _EMPTY)
         return RouteStep(route, True, "matched", "queued"), queued
     if isinstance(target, RepTarget):
         return _single_rep(route, target.rep, "rep", book, state, now)
-    if isinstance(target, OwnerTarget):
-        if account is None:
-            return RouteStep(route, True, "matched", "no_owner"), None
-        if account.owner.rep is not None:
-            step, placed = _single_rep(route, account.owner.rep, "owner", book, state, now)
-            if placed is not None:
-                return step, placed
-            team = book.first_team.get(account.owner.rep)
-            if team is None:
-                return step, None
-            # The owner cannot take it: their team does, by its own strategy. The
-            # step keeps the owner's verdict first, so the trace says why.
-            team_step, placed = _team(route, team, None, (), None, lead, book, state, now)
-            others = tuple(c for c in team_step.candidates if c[0] != account.owner.rep)
-            return RouteStep(route, True, "matched", team_step.outcome, step.candidates + others), placed
-        assert account.owner.team is not None
-        return _team(route, account.owner.team, None, (), None, lead, book, state, now)
-    assert isinstance(target, TeamTarget)
-    return _team(
-        route, target.team, target.strategy, target.skills, target.skills_from, lead, book, state, now
-    )
+    assert isinstance(target, OwnerTarget)
+    return _owner(route, lead, account, book, state, now)
+
+
+def _owner(
+    route: str,
+    lead: Lead,
+    account: NamedAccount | None,
+    book: CompiledRulebook,
+    state: RepState,
+    now: datetime,
+) -> _Placement:
+    if account is None:
+        return RouteStep(route, True, "matched", "no_owner"), None
+    if account.owner.rep is not None:
+        step, placed = _single_rep(route, account.owner.rep, "owner", book, state, now)
+        if placed is not None:
+            return step, placed
+        team = book.first_team.get(account.owner.rep)
+        if team is None:
+            return step, None
+        # The owner cannot take it: their team does, by its own strategy. The
+        # step keeps the owner's verdict first, so the trace says why.
+        team_step, placed = _team(route, team, None, (), None, lead, book, state, now)
+        others = tuple(c for c in team_step.candidates if c[0] != account.owner.rep)
+        return RouteStep(route, True, "matched", team_step.outcome, step.candidates + others), placed
+    assert account.owner.team is not None
+    return _team(route, account.owner.team, None, (), None, lead, book, state, now)
 
 
 def _single_rep(
@@ -248,7 +230,7 @@ def _assignment(
     rep = book.reps[rep_id]
     return Assignment(
         rep_id, team, route, strategy, pool, version, cursor_after, weights_after,
-        rep.rep.capacity, rep.rep.daily_cap, rep.local_day(now).isoformat(), now, _EMPTY,
+        rep.capacity, rep.daily_cap, rep.local_day(now).isoformat(), now, _EMPTY,
     )  # fmt: skip
 
 

@@ -7,7 +7,13 @@ would put PII into decision traces. `email_domain` is offered instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
+from operator import attrgetter
+
 from rules.events import AttributeValue, Lead
+
+FieldGetter = Callable[[Lead], AttributeValue]
 
 _COMPANY = ("name", "domain", "employees", "annual_revenue", "industry")
 _TOP = ("country", "region", "postal_code", "source", "product", "priority")
@@ -31,14 +37,25 @@ def email_domain(lead: Lead) -> str | None:
 
 def field_value(lead: Lead, path: str) -> AttributeValue:
     """The value at `path`, or None when absent."""
+    return field_getter(path)(lead)
+
+
+@lru_cache(maxsize=256)
+def field_getter(path: str) -> FieldGetter:
+    """A function reading `path` from a lead: the path is parsed once, not per lead."""
     if path == "email_domain":
-        return email_domain(lead)
+        return email_domain
     if path.startswith("attributes."):
-        return lead.attributes.get(path[len("attributes.") :])
+        name = path[len("attributes.") :]
+        return lambda lead: lead.attributes.get(name)
     if path.startswith("company."):
-        if lead.company is None:
-            return None
-        value: AttributeValue = getattr(lead.company, path[len("company.") :])
-        return value
-    top: AttributeValue = getattr(lead, path)
-    return top
+        name = path[len("company.") :]
+
+        def company_field(lead: Lead) -> AttributeValue:
+            value: AttributeValue = None if lead.company is None else getattr(lead.company, name)
+            return value
+
+        return company_field
+
+    top_field: FieldGetter = attrgetter(path)  # no Python frame: top-level fields are read most
+    return top_field

@@ -33,7 +33,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from rules.calendar import Calendar, CalendarSpec, compile_calendar
-from rules.conditions import Condition, Facts, Name
+from rules.conditions import Checks, Condition, Facts, Name, compile_condition
 from rules.events import Channel, Direction
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
@@ -100,12 +100,15 @@ class SlaPolicy(_Strict):
             raise ValueError("escalation steps must be in order of `after`, none negative")
         return self
 
-    def applies(self, route: str, team: str, facts: Facts) -> bool:
+    def applies(self, route: str, team: str, facts: Facts, when: Checks | None = None) -> bool:
+        """Whether the policy's selectors hold; `when` is its condition, compiled."""
         if self.routes is not None and route not in self.routes:
             return False
         if self.teams is not None and team not in self.teams:
             return False
-        return self.when is None or self.when.holds(facts)
+        if self.when is None:
+            return True
+        return (when or compile_condition(self.when)).holds(facts)
 
 
 def default_policy(first_touch: timedelta) -> SlaPolicy:
@@ -131,11 +134,12 @@ class PolicyBook:
         self.policies = policies
         self.default = default
         self._calendars: dict[str, Calendar] = {p.id: compile_calendar(p.calendar) for p in policies}
+        self._when = {p.id: compile_condition(p.when) for p in policies if p.when is not None}
         self._calendars.setdefault(default.id, compile_calendar(default.calendar))
 
     def select(self, route: str, team: str, facts: Facts) -> SlaPolicy:
         for policy in self.policies:
-            if policy.applies(route, team, facts):
+            if policy.applies(route, team, facts, self._when.get(policy.id)):
                 return policy
         return self.default
 

@@ -15,14 +15,16 @@ hours, missing skill, at capacity, at daily cap. Among the eligible:
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from rules.compiled import CompiledRep, CompiledRulebook
 from rules.rulebook import Strategy
+from rules.trace import Verdict
 
-Verdict = str  # picked | away | offline | out_of_office | out_of_hours | missing_skill | ...
+__all__ = ["Pick", "RepState", "Verdict", "select", "verdict"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,19 +49,19 @@ class Pick:
 
 def verdict(rep: CompiledRep, state: RepState, now: datetime, skills: frozenset[str]) -> Verdict | None:
     """Why `rep` cannot take a lead now, or None if it can."""
-    status = state.status.get(rep.rep.id, rep.rep.status)
+    status = state.status.get(rep.id, rep.status)
     if status != "available":
         return status if status in ("away", "offline") else "away"
-    if rep.absent(now):
+    if rep.absences and rep.absent(now):
         return "out_of_office"
-    if not rep.in_hours(now):
+    if rep.hours is not None and not rep.hours.is_open(now):
         return "out_of_hours"
-    if not skills <= rep.skills:
+    if skills and not skills <= rep.skills:
         return "missing_skill"
-    if state.open_leads.get(rep.rep.id, 0) >= rep.rep.capacity:
+    if state.open_leads.get(rep.id, 0) >= rep.capacity:
         return "at_capacity"
-    cap = rep.rep.daily_cap
-    if cap is not None and state.assigned_today.get(rep.rep.id, 0) >= cap:
+    cap = rep.daily_cap
+    if cap is not None and state.assigned_today.get(rep.id, 0) >= cap:
         return "daily_cap"
     return None
 
@@ -74,14 +76,15 @@ def select(
     skills: frozenset[str] = frozenset(),
 ) -> tuple[Pick | None, tuple[tuple[str, Verdict], ...]]:
     """Pick a rep from `members` (in rotation order); verdicts for every member."""
-    verdicts: dict[str, Verdict] = {}
+    reps = book.reps
+    verdicts: list[tuple[str, Verdict]] = []
     eligible: list[int] = []
     for index, rep_id in enumerate(members):
-        why = verdict(book.reps[rep_id], state, now, skills)
+        why = verdict(reps[rep_id], state, now, skills)
         if why is None:
             eligible.append(index)
-        else:
-            verdicts[rep_id] = why
+            why = "not_their_turn"  # unless picked, below
+        verdicts.append((rep_id, why))
     pick = None
     if eligible:
         if strategy == "round_robin":
@@ -91,30 +94,43 @@ def select(
         else:
             pick = _least_loaded(members, eligible, state)
         for index in eligible:
-            verdicts[members[index]] = "picked" if members[index] == pick.rep_id else "not_their_turn"
-    return pick, tuple((rep_id, verdicts[rep_id]) for rep_id in members)
+            if members[index] == pick.rep_id:
+                verdicts[index] = (pick.rep_id, "picked")
+    return pick, tuple(verdicts)
 
 
 def _round_robin(members: Sequence[str], eligible: list[int], cursor: int) -> Pick:
-    start = cursor % len(members)
-    index = min(eligible, key=lambda i: (i - start) % len(members))
+    """The first eligible member at or after the cursor, wrapping round."""
+    position = bisect_left(eligible, cursor % len(members))  # `eligible` is in member order
+    index = eligible[position] if position < len(eligible) else eligible[0]
     return Pick(members[index], cursor_after=(index + 1) % len(members))
 
 
 def _weighted(
     book: CompiledRulebook, members: Sequence[str], eligible: list[int], current: Mapping[str, int]
 ) -> Pick:
-    weights = {members[i]: book.reps[members[i]].rep.weight for i in eligible}
-    after = {rep_id: current.get(rep_id, 0) + weight for rep_id, weight in weights.items()}
+    reps = book.reps
+    after: dict[str, int] = {}
+    total = 0
+    for index in eligible:
+        rep_id = members[index]
+        if rep_id not in after:  # listed twice: one turn, one weight
+            weight = reps[rep_id].weight
+            after[rep_id] = current.get(rep_id, 0) + weight
+            total += weight
     # Highest current weight wins; ties go to member order (dicts keep insertion order).
-    winner = max(after, key=lambda rep_id: after[rep_id])
-    after[winner] -= sum(weights.values())
+    winner = max(after, key=after.__getitem__)
+    after[winner] -= total
     return Pick(winner, weights_after=after)
 
 
 def _least_loaded(members: Sequence[str], eligible: list[int], state: RepState) -> Pick:
-    def load(index: int) -> tuple[int, int, int]:
+    """Fewest open leads; ties go to the longest wait since the last assignment, then member order."""
+    open_leads, last_assigned = state.open_leads, state.last_assigned_ms
+    best, lowest = -1, (0, 0)
+    for index in eligible:
         rep_id = members[index]
-        return (state.open_leads.get(rep_id, 0), state.last_assigned_ms.get(rep_id, -1), index)
-
-    return Pick(members[min(eligible, key=load)])
+        load = (open_leads.get(rep_id, 0), last_assigned.get(rep_id, -1))
+        if best < 0 or load < lowest:
+            best, lowest = index, load
+    return Pick(members[best])

@@ -53,13 +53,27 @@ class PostalRule(BaseModel):
         return self
 
     def matches(self, postal: str) -> bool:
-        code = normalise_postal(postal)
-        if any(code.startswith(normalise_postal(p)) for p in self.prefixes):
+        return self.compiled().matches(normalise_postal(postal))
+
+    def compiled(self) -> CompiledPostalRule:
+        """The rule with its own parts normalised once."""
+        low, high = (self.from_.upper(), self.to.upper()) if self.from_ and self.to else ("", "")
+        return CompiledPostalRule(tuple(normalise_postal(p) for p in self.prefixes), low, high)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPostalRule:
+    prefixes: tuple[str, ...]  # normalised
+    # The range a code's head (its first len(low) characters) must be in; "" for none.
+    low: str
+    high: str
+
+    def matches(self, code: str) -> bool:
+        """Whether the normalised postal `code` has a prefix, or its head is in the range."""
+        if code.startswith(self.prefixes):
             return True
-        if self.from_ is not None and self.to is not None:
-            head = code[: len(self.from_)]
-            return len(head) == len(self.from_) and self.from_.upper() <= head <= self.to.upper()
-        return False
+        size = len(self.low)
+        return size > 0 and len(code) >= size and self.low <= code[:size] <= self.high
 
 
 class Territory(BaseModel):
@@ -79,7 +93,10 @@ class Territory(BaseModel):
 
 
 def normalise_postal(code: str) -> str:
-    return "".join(ch for ch in code.upper() if ch.isalnum())
+    upper = code.upper()
+    if upper.isalnum():  # the usual case: nothing to drop
+        return upper
+    return "".join(ch for ch in upper if ch.isalnum())
 
 
 def region_code(lead: Lead) -> str | None:
@@ -118,52 +135,53 @@ def expand_unions(territories: Iterable[Territory]) -> dict[str, frozenset[str]]
     return out
 
 
+_NOWHERE: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True, slots=True)
 class TerritoryIndex:
+    """Each country, subdivision and postal rule maps to every territory it puts a lead
+    in, unions included, so a lead's territories are the union of a few lookups."""
+
     by_country: dict[str, frozenset[str]]
     by_subdivision: dict[str, frozenset[str]]
-    postal: dict[str, tuple[tuple[PostalRule, str], ...]]
-    # direct territory -> the unions that contain it
-    parents: dict[str, frozenset[str]]
+    postal: dict[str, tuple[tuple[CompiledPostalRule, frozenset[str]], ...]]  # country -> per rule
 
     @classmethod
     def build(cls, territories: Iterable[Territory]) -> TerritoryIndex:
         territories = tuple(territories)
-        expanded = expand_unions(territories)
-        parents: dict[str, set[str]] = defaultdict(set)
-        for tid, members in expanded.items():
+        # direct territory -> itself and the unions that contain it
+        within: dict[str, set[str]] = defaultdict(set)
+        for tid, members in expand_unions(territories).items():
             for member in members:
-                parents[member].add(tid)
+                within[member].add(tid)
         by_country: dict[str, set[str]] = defaultdict(set)
         by_sub: dict[str, set[str]] = defaultdict(set)
-        postal: dict[str, list[tuple[PostalRule, str]]] = defaultdict(list)
+        postal: dict[str, list[tuple[CompiledPostalRule, frozenset[str]]]] = defaultdict(list)
         for t in territories:
             for country in t.countries:
-                by_country[country].add(t.id)
+                by_country[country] |= within[t.id]
             for sub in t.subdivisions:
-                by_sub[sub].add(t.id)
+                by_sub[sub] |= within[t.id]
             for rule in t.postal_codes:
-                postal[rule.country].append((rule, t.id))
+                postal[rule.country].append((rule.compiled(), frozenset(within[t.id])))
         return cls(
             {k: frozenset(v) for k, v in by_country.items()},
             {k: frozenset(v) for k, v in by_sub.items()},
             {k: tuple(v) for k, v in postal.items()},
-            {k: frozenset(v) for k, v in parents.items()},
         )
 
     def of(self, lead: Lead) -> frozenset[str]:
         """Every territory the lead is in, unions included."""
-        direct: set[str] = set()
+        found = _NOWHERE
         if lead.country:
-            direct |= self.by_country.get(lead.country, frozenset())
-            if lead.postal_code:
-                direct |= {
-                    tid for rule, tid in self.postal.get(lead.country, ()) if rule.matches(lead.postal_code)
-                }
+            found = self.by_country.get(lead.country, _NOWHERE)
+            if lead.postal_code and lead.country in self.postal:
+                code = normalise_postal(lead.postal_code)
+                for rule, territories in self.postal[lead.country]:
+                    if rule.matches(code):
+                        found = found | territories
         region = region_code(lead)
         if region:
-            direct |= self.by_subdivision.get(region, frozenset())
-        out: set[str] = set()
-        for tid in direct:
-            out |= self.parents.get(tid, frozenset({tid}))
-        return frozenset(out)
+            found = found | self.by_subdivision.get(region, _NOWHERE)
+        return found
