@@ -53,10 +53,20 @@ class Sweeper:
         self._producer = producer
         self._rules = rules
         self._metrics = metrics
-        self._gauges_at = 0.0
         self._started = time.monotonic()
         self.last_sweep = time.monotonic()
         self.healthy = True
+
+    async def refresh_gauges(self, stop: asyncio.Event) -> None:
+        """Open/untouched/at-risk gauges, on their own schedule: reading them can take
+        a few hundred milliseconds under load, which must not delay a breach."""
+        while not stop.is_set():
+            try:
+                await self._refresh_gauges()
+            except TRANSIENT as exc:
+                log(logger, "gauges.retry", logging.WARNING, error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=GAUGE_REFRESH_SECONDS)
 
     async def run(self, stop: asyncio.Event) -> None:
         delay = self._sla.sweep_interval_seconds
@@ -66,7 +76,7 @@ class Sweeper:
                 self.healthy = True
                 delay = self._sla.sweep_interval_seconds
                 if claimed >= self._sla.claim_batch:
-                    continue  # more are due: sweep again at once
+                    continue  # a full batch: more may be due, sweep again at once
             except TRANSIENT as exc:
                 self.healthy = False
                 self._metrics.retries.labels("sweeper").inc()
@@ -94,9 +104,6 @@ class Sweeper:
     async def sweep_once(self) -> int:
         now = time.time()
         now_ms = int(now * 1000)
-        if now - self._gauges_at >= GAUGE_REFRESH_SECONDS:
-            await self._refresh_gauges()
-            self._gauges_at = now
         self.last_sweep = time.monotonic()
         self._report_lag(now_ms)
         lease_ms = int(self._sla.claim_lease_seconds * 1000)

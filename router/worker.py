@@ -175,6 +175,7 @@ class Worker:
             log(logger, "worker.started", role=self.role, rulebook=self.rules.version, metrics_port=port)
             tasks = [asyncio.create_task(loop.run(stop), name=loop.name) for loop in self.loops]
             tasks += [asyncio.create_task(s.run(stop), name="sweeper") for s in self.sweepers]
+            tasks += [asyncio.create_task(s.refresh_gauges(stop), name="gauges") for s in self.sweepers]
             tasks.append(asyncio.create_task(self.probe_redis(stop), name="redis-probe"))
             tasks += [asyncio.create_task(run(stop), name=name) for name, run in self.background]
             tasks.append(asyncio.create_task(self.rules.watch(stop, self._reload_signal()), name="rulebook"))
