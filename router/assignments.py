@@ -134,7 +134,7 @@ class AssignmentStore:
         assigned_ms: int,
         due_ms: int,
         lead_event: bytes = b"",
-        mode: Literal["new", "requeue", "reassign"] = "new",
+        mode: Literal["new", "requeue", "reassign", "reroute"] = "new",
         timers: Sequence[tuple[str, int]] = (),
         fields: Mapping[str, str] | None = None,
         keep_lead: bool = False,
@@ -228,6 +228,16 @@ class AssignmentStore:
             int(attempt), _text(rep or b""), _text(team or b""), _text(policy or b"default"),
             frozenset(_text(assignees or b"").split(",")) - {""}, _raw(lead) or b"",
         )  # fmt: skip
+
+    async def reroute_context(self, lead_id: str) -> tuple[int, str, str, str] | None:
+        """(attempt, rep, team, routing digest) of an assigned, untouched lead, else None."""
+        fields = ["status", "attempt", "rep", "team", "route_digest", "touched_ms"]
+        status, attempt, rep, team, digest, touched = await self._redis.hmget(
+            self._keys.lead(lead_id), fields
+        )
+        if status != b"assigned" or touched is not None or attempt is None or digest is None:
+            return None
+        return int(attempt), _text(rep or b""), _text(team or b""), _text(digest)
 
     async def drop_reassign(self, lead_id: str) -> None:
         await self._redis.zrem(self._keys.reassign, lead_id)

@@ -38,7 +38,7 @@ async def place(
     state: RepState,
     now: datetime,
     *,
-    mode: Literal["new", "requeue", "reassign"] = "new",
+    mode: Literal["new", "requeue", "reassign", "reroute"] = "new",
     attempt: int = 1,
     exclude: frozenset[str] = frozenset(),
     exhausted_queue: str | None = None,

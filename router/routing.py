@@ -13,7 +13,7 @@ from datetime import datetime
 
 from monitors.metrics import Metrics
 from router.assignments import AssignmentStore
-from router.codec import decode_lead_event
+from router.codec import decode_lead_event, encode
 from router.consume import Outbox, Record
 from router.errors import TransientError
 from router.logs import log
@@ -22,7 +22,8 @@ from router.rep_status import RepStatusUpdater
 from router.rulebook_source import Rules
 from router.settings import Settings
 from rules.decide import Assignment, Decision
-from rules.events import LeadEvent
+from rules.events import LeadEvent, LeadReassigned, derived_event_id
+from rules.fields import routing_digest
 
 logger = logging.getLogger("leadrouter.router")
 
@@ -90,6 +91,13 @@ class RoutingProcessor:
                     return
                 existing = placed.result.existing
             assert existing is not None
+            rerouting = event.type == "lead.updated" and rules.book.reroute_on_update
+            if (
+                rerouting
+                and lead_id not in self._in_batch
+                and await self._reroute(event, record.value or b"", rules)
+            ):
+                return
             if existing.published or lead_id in self._in_batch:
                 self._metrics.duplicate_events.labels(self._in_topic).inc()
                 log(logger, "lead.duplicate", lead_id=lead_id, event_id=event.event_id)
@@ -100,6 +108,45 @@ class RoutingProcessor:
                 self._published.append(lead_id)
                 self._in_batch.add(lead_id)
             return
+        raise TransientError(f"routing state kept changing for {MAX_CAS_ATTEMPTS} attempts")
+
+    async def _reroute(self, event: LeadEvent, raw: bytes, rules: Rules) -> bool:
+        """Route an untouched lead again when an update changed its routing fields.
+
+        The new attempt's events go through the outbox (as a reassignment's do);
+        False when there is nothing to do (touched, unchanged, or not assigned).
+        """
+        lead_id = event.lead.id
+        for _ in range(MAX_CAS_ATTEMPTS):
+            context = await self._store.reroute_context(lead_id)
+            if context is None or context[3] == routing_digest(event.lead):
+                return False
+            attempt, rep, team, _ = context
+            now = self._clock()
+            moved = LeadReassigned(
+                event_id=derived_event_id(lead_id, attempt + 1, "lead.reassigned"), lead_id=lead_id,
+                from_rep_id=rep, from_team=team, attempt=attempt + 1, reason="routing fields changed",
+                reassigned_at=now,
+            )  # fmt: skip
+            record = (self._out_topic, lead_id, encode(moved).decode())
+            _, state = await self._store.read(lead_id, rules.compiled, now)
+            placed = await place(
+                self._store,
+                rules,
+                event,
+                raw,
+                state,
+                now,
+                mode="reroute",
+                attempt=attempt + 1,
+                outbox=(record,),
+            )
+            if placed.result.status == "conflict":
+                continue
+            if placed.result.status == "ok":
+                log(logger, "lead.rerouted", lead_id=lead_id, from_rep=rep, attempt=attempt + 1)
+                return True
+            return False
         raise TransientError(f"routing state kept changing for {MAX_CAS_ATTEMPTS} attempts")
 
     async def after_publish(self) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from router.rulebook_source import Rules
 from rules.decide import Assignment, facts_for
 from rules.events import Lead
+from rules.fields import routing_digest
 from rules.policies import SlaPlan, as_fields
 
 
@@ -34,6 +35,7 @@ def arm(rules: Rules, lead: Lead, decision: Assignment, attempt: int, created_at
     timers += [(f"esc{i}:{attempt}:{lead_id}", epoch_ms(at)) for i, at, _ in plan.escalations]
     fields = dict(as_fields(plan))
     fields["esc"] = str(len(plan.escalations))
+    fields["route_digest"] = routing_digest(lead)
     if created_at is not None:
         fields["created_ms"] = str(epoch_ms(created_at))
     if plan.warn_at is not None:

@@ -7,6 +7,8 @@ would put PII into decision traces. `email_domain` is offered instead.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from functools import lru_cache
 from operator import attrgetter
@@ -59,3 +61,12 @@ def field_getter(path: str) -> FieldGetter:
 
     top_field: FieldGetter = attrgetter(path)  # no Python frame: top-level fields are read most
     return top_field
+
+
+def routing_digest(lead: Lead) -> str:
+    """A fingerprint of everything routing may read of a lead (contact details aside):
+    two versions of a lead with the same digest route the same way."""
+    fields: dict[str, object] = {path: field_value(lead, path) for path in sorted(ROUTABLE)}
+    fields["attributes"] = dict(sorted(lead.attributes.items()))
+    text = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -174,6 +174,9 @@ class Rulebook(_Strict):
     named_accounts: tuple[NamedAccount, ...] = ()
     routes: tuple[Route, ...]
     sla_policies: tuple[SlaPolicy, ...] = ()
+    reroute_on_update: bool = Field(
+        default=False, description="a lead.updated that changes routing fields re-routes an untouched lead"
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -6,7 +6,8 @@
 -- ARGV: 1 the decision as JSON (numbers as strings, see router/assignments.py),
 --       2 event bytes, 3 decision trace bytes, 4 the lead event bytes
 -- Modes: 'new' (a lead event), 'requeue' (a waiting lead retried), 'reassign'
--- (an escalation routes an assigned lead again, as attempt + 1).
+-- (an escalation routes an assigned lead again, as attempt + 1), 'reroute' (an
+-- update changed an untouched lead's routing fields: routed again, attempt + 1).
 local d = cjson.decode(ARGV[1])
 local lead, rep, mode = d.lead, d.rep, d.mode
 local previous = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'rep', 'event', 'published', 'assignees')
@@ -19,6 +20,11 @@ elseif mode == 'requeue' then
   -- Only a lead still waiting may be assigned (another router may have taken it).
   if previous[1] ~= 'queued' or not redis.call('ZSCORE', KEYS[7], lead) then return {'gone'} end
   if d.status ~= 'assigned' then return {'still_queued'} end
+elseif mode == 'reroute' then
+  -- An update moved an untouched lead: only from the attempt the update saw.
+  if previous[1] ~= 'assigned' or previous[2] ~= d.previous_attempt or redis.call('HEXISTS', KEYS[1], 'touched_ms') == 1 then
+    return {'gone'}
+  end
 else
   -- Only a lead still asked for, at the attempt the request was made for.
   if previous[1] ~= 'assigned' or previous[2] ~= d.previous_attempt or not redis.call('ZSCORE', KEYS[9], lead) then
@@ -46,10 +52,10 @@ if d.status == 'assigned' then
   for _, timer in ipairs(d.timers) do redis.call('ZADD', KEYS[4], 'NX', timer[2], timer[1]) end
   -- NX: a reassigned lead keeps the age of its first assignment.
   redis.call('ZADD', KEYS[10], 'NX', d.assigned_ms, lead)
-elseif mode == 'reassign' then
+elseif mode ~= 'new' and mode ~= 'requeue' then
   redis.call('ZREM', KEYS[10], lead)  -- queued once its attempts ran out: nobody holds it
 end
-if mode == 'reassign' then
+if mode == 'reassign' or mode == 'reroute' then
   -- The previous rep no longer holds the lead; its old attempt's state is cleared
   -- (its timers carry the old attempt and are ignored when they fall due).
   redis.call('HINCRBY', KEYS[3], previous[3], -1)
