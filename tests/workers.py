@@ -98,3 +98,28 @@ def worker_env(**settings: str) -> dict[str, str]:
     env.update({f"LEADROUTER_{k.upper()}": v for k, v in settings.items()})
     env["LEADROUTER_LOG__FORMAT"] = "json"
     return env
+
+
+def workers_for(
+    kafka_bootstrap: str,
+    redis_url: str,
+    topic_prefix: str,
+    redis_prefix: str,
+    tmp_path: Path,
+    rulebook: str,
+    **settings: str,
+) -> Workers:
+    """Workers on the test's own topics and keys, with `rulebook` written to
+    `tmp_path / "rulebook.yaml"` (rewrite that file to test a reload)."""
+    path = tmp_path / "rulebook.yaml"
+    path.write_text(rulebook)
+    env = worker_env(
+        kafka__bootstrap_servers=kafka_bootstrap,
+        kafka__group_prefix=topic_prefix + "g",
+        redis__url=redis_url,
+        redis__prefix=redis_prefix,
+        topics__prefix=topic_prefix,
+        rulebook=str(path),
+        **settings,
+    )
+    return Workers(env, tmp_path)

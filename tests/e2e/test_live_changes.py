@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from router.devinfra import ensure_topics
 from router.settings import TopicSettings
-from tests.workers import Workers, worker_env
+from tests.workers import workers_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -58,19 +58,15 @@ async def test_reload_and_rep_status_apply_mid_stream(
     `away` on the reps topic gets no further leads."""
     topics = TopicSettings(prefix=topic_prefix, partitions=3)
     await ensure_topics(kafka_bootstrap, topics.all_topics())
-    path = tmp_path / "rulebook.yaml"
-    path.write_text(RULEBOOK.format(version="v1", team="a"))
-    workers = Workers(
-        worker_env(
-            kafka__bootstrap_servers=kafka_bootstrap,
-            kafka__group_prefix=topic_prefix + "g",
-            redis__url=redis_url,
-            redis__prefix=redis_prefix,
-            topics__prefix=topic_prefix,
-            rulebook=str(path),
-        ),
+    workers = workers_for(
+        kafka_bootstrap,
+        redis_url,
+        topic_prefix,
+        redis_prefix,
         tmp_path,
+        RULEBOOK.format(version="v1", team="a"),
     )
+    path = tmp_path / "rulebook.yaml"
     router = workers.start("router")
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     out = AIOKafkaConsumer(topics.name("assignments"), bootstrap_servers=kafka_bootstrap,

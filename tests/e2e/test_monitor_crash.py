@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from router.devinfra import ensure_topics
 from router.settings import TopicSettings
-from tests.workers import Workers, worker_env
+from tests.workers import workers_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -52,19 +52,14 @@ async def test_killing_a_monitor_loses_and_duplicates_no_alert(
     waits longer than the group takes to hand a dead monitor's partitions on."""
     topics = TopicSettings(prefix=topic_prefix, partitions=6)
     await ensure_topics(kafka_bootstrap, topics.all_topics())
-    path = tmp_path / "rulebook.yaml"
-    path.write_text(RULEBOOK)
-    workers = Workers(
-        worker_env(
-            kafka__bootstrap_servers=kafka_bootstrap,
-            kafka__group_prefix=topic_prefix + "g",
-            redis__url=redis_url,
-            redis__prefix=redis_prefix,
-            topics__prefix=topic_prefix,
-            rulebook=str(path),
-            sla__claim_lease_seconds="2",
-        ),
+    workers = workers_for(
+        kafka_bootstrap,
+        redis_url,
+        topic_prefix,
+        redis_prefix,
         tmp_path,
+        RULEBOOK,
+        sla__claim_lease_seconds="2",
     )
     workers.start("router")
     monitors = [workers.start("monitor") for _ in range(3)]

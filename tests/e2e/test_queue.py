@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from router.devinfra import ensure_topics
 from router.settings import TopicSettings
-from tests.workers import Workers, worker_env
+from tests.workers import workers_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -59,19 +59,7 @@ async def test_queued_leads_are_assigned_in_order_when_capacity_frees(
     place and the oldest waiting lead takes it, each assigned exactly once."""
     topics = TopicSettings(prefix=topic_prefix, partitions=1)
     await ensure_topics(kafka_bootstrap, topics.all_topics())
-    path = tmp_path / "rulebook.yaml"
-    path.write_text(RULEBOOK)
-    workers = Workers(
-        worker_env(
-            kafka__bootstrap_servers=kafka_bootstrap,
-            kafka__group_prefix=topic_prefix + "g",
-            redis__url=redis_url,
-            redis__prefix=redis_prefix,
-            topics__prefix=topic_prefix,
-            rulebook=str(path),
-        ),
-        tmp_path,
-    )
+    workers = workers_for(kafka_bootstrap, redis_url, topic_prefix, redis_prefix, tmp_path, RULEBOOK)
     router, monitor = workers.start("router"), workers.start("monitor")
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     out = AIOKafkaConsumer(topics.name("assignments"), bootstrap_servers=kafka_bootstrap,

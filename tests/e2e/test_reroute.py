@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from router.devinfra import ensure_topics
 from router.settings import TopicSettings
-from tests.workers import Workers, worker_env
+from tests.workers import workers_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -51,19 +51,7 @@ async def test_update_moves_an_untouched_lead_once(
     once touched, further updates leave it where it is."""
     topics = TopicSettings(prefix=topic_prefix, partitions=1)
     await ensure_topics(kafka_bootstrap, topics.all_topics())
-    path = tmp_path / "rulebook.yaml"
-    path.write_text(RULEBOOK)
-    workers = Workers(
-        worker_env(
-            kafka__bootstrap_servers=kafka_bootstrap,
-            kafka__group_prefix=topic_prefix + "g",
-            redis__url=redis_url,
-            redis__prefix=redis_prefix,
-            topics__prefix=topic_prefix,
-            rulebook=str(path),
-        ),
-        tmp_path,
-    )
+    workers = workers_for(kafka_bootstrap, redis_url, topic_prefix, redis_prefix, tmp_path, RULEBOOK)
     workers.start("router")
     workers.start("monitor")
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")

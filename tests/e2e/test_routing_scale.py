@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from router.devinfra import ensure_topics
 from router.settings import TopicSettings
-from tests.workers import Workers, worker_env
+from tests.workers import workers_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -83,19 +83,8 @@ async def test_two_routers_route_fairly_within_capacity(
     their owner, the excess queued, and every lead's decision explained."""
     topics = TopicSettings(prefix=topic_prefix, partitions=4)
     await ensure_topics(kafka_bootstrap, topics.all_topics())
-    path = tmp_path / "rulebook.yaml"
-    path.write_text(RULEBOOK)
-    workers = Workers(
-        worker_env(
-            kafka__bootstrap_servers=kafka_bootstrap,
-            kafka__group_prefix=topic_prefix + "g",
-            redis__url=redis_url,
-            redis__prefix=redis_prefix,
-            topics__prefix=topic_prefix,
-            topics__partitions="4",
-            rulebook=str(path),
-        ),
-        tmp_path,
+    workers = workers_for(
+        kafka_bootstrap, redis_url, topic_prefix, redis_prefix, tmp_path, RULEBOOK, topics__partitions="4"
     )
     workers.start("router")
     workers.start("router")

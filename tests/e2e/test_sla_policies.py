@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from router.devinfra import ensure_topics
 from router.settings import TopicSettings
-from tests.workers import Workers, worker_env
+from tests.workers import workers_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -58,19 +58,7 @@ async def test_escalation_reassigns_then_exhausts_and_late_arrivals_count(
     gets sla.met with late_arrival and the breach stands; each alert exactly once."""
     topics = TopicSettings(prefix=topic_prefix, partitions=2)
     await ensure_topics(kafka_bootstrap, topics.all_topics())
-    path = tmp_path / "rulebook.yaml"
-    path.write_text(RULEBOOK)
-    workers = Workers(
-        worker_env(
-            kafka__bootstrap_servers=kafka_bootstrap,
-            kafka__group_prefix=topic_prefix + "g",
-            redis__url=redis_url,
-            redis__prefix=redis_prefix,
-            topics__prefix=topic_prefix,
-            rulebook=str(path),
-        ),
-        tmp_path,
-    )
+    workers = workers_for(kafka_bootstrap, redis_url, topic_prefix, redis_prefix, tmp_path, RULEBOOK)
     workers.start("router")
     workers.start("monitor")
     workers.start("monitor")
