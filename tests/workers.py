@@ -10,6 +10,10 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
 
 from router.devinfra import free_port
 
@@ -123,3 +127,13 @@ def workers_for(
         **settings,
     )
     return Workers(env, tmp_path)
+
+
+async def next_events(consumer: AIOKafkaConsumer, count: int, seconds: float = 20) -> list[dict[str, Any]]:
+    """Up to `count` JSON events from `consumer`, waiting at most `seconds`."""
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and len(got) < count:
+        for records in (await consumer.getmany(timeout_ms=200)).values():
+            got += [orjson.loads(r.value) for r in records]
+    return got

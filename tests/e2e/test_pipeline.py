@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from router.devinfra import ensure_topics
 from router.settings import TopicSettings
-from tests.workers import Workers, worker_env
+from tests.workers import Workers, workers_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -148,18 +148,15 @@ class Run:
 def start_workers(
     kafka_bootstrap: str, redis_url: str, topic_prefix: str, redis_prefix: str, tmp_path: Path
 ) -> Workers:
-    rulebook = tmp_path / "rulebook.yaml"
-    rulebook.write_text(RULEBOOK)
-    env = worker_env(
-        kafka__bootstrap_servers=kafka_bootstrap,
-        kafka__group_prefix=topic_prefix + "g",
-        redis__url=redis_url,
-        redis__prefix=redis_prefix,
-        topics__prefix=topic_prefix,
+    workers = workers_for(
+        kafka_bootstrap,
+        redis_url,
+        topic_prefix,
+        redis_prefix,
+        tmp_path,
+        RULEBOOK,
         sla__first_touch_seconds=str(SLA_SECONDS),
-        rulebook=str(rulebook),
     )
-    workers = Workers(env, tmp_path)
     workers.start("router")
     workers.start("monitor")
     workers.start("monitor")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from router.devinfra import ensure_topics
 from router.settings import TopicSettings
-from tests.workers import workers_for
+from tests.workers import next_events, workers_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -41,15 +40,6 @@ def touch(lead_id: str, rep: str) -> bytes:
     event = {"event_id": f"{lead_id}-t", "type": "activity", "occurred_at": now_iso(), "lead_id": lead_id,
              "rep_id": rep, "channel": "call"}  # fmt: skip
     return orjson.dumps(event)
-
-
-async def next_events(consumer: AIOKafkaConsumer, count: int, seconds: float = 20) -> list[dict[str, Any]]:
-    got: list[dict[str, Any]] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and len(got) < count:
-        for records in (await consumer.getmany(timeout_ms=200)).values():
-            got += [orjson.loads(r.value) for r in records]
-    return got
 
 
 async def test_queued_leads_are_assigned_in_order_when_capacity_frees(

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -14,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from router.devinfra import ensure_topics
 from router.settings import TopicSettings
-from tests.workers import workers_for
+from tests.workers import next_events, workers_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -32,15 +30,6 @@ routes:
 def lead(kind: str, country: str, tag: str) -> bytes:
     return orjson.dumps({"event_id": f"L-{tag}", "type": kind, "occurred_at": datetime.now(UTC).isoformat(),
                          "lead": {"id": "L", "country": country, "email": "pat@acme.example"}})  # fmt: skip
-
-
-async def next_events(consumer: AIOKafkaConsumer, count: int, seconds: float = 15) -> list[dict[str, Any]]:
-    got: list[dict[str, Any]] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and len(got) < count:
-        for records in (await consumer.getmany(timeout_ms=200)).values():
-            got += [orjson.loads(r.value) for r in records]
-    return got
 
 
 async def test_update_moves_an_untouched_lead_once(
@@ -63,10 +52,10 @@ async def test_update_moves_an_untouched_lead_once(
     try:
         workers.wait_ready()
         await producer.send_and_wait(leads, lead("lead.created", "US", "1"), key=b"L")
-        first = await next_events(out, 1)
+        first = await next_events(out, 1, seconds=15)
         await producer.send_and_wait(leads, lead("lead.updated", "US", "2"), key=b"L")  # same routing
         await producer.send_and_wait(leads, lead("lead.updated", "DE", "3"), key=b"L")
-        moved = await next_events(out, 2)
+        moved = await next_events(out, 2, seconds=15)
         touch = {"event_id": "t", "type": "activity", "occurred_at": datetime.now(UTC).isoformat(),
                  "lead_id": "L", "rep_id": "de-1", "channel": "call"}  # fmt: skip
         await producer.send_and_wait(topics.name("activities"), orjson.dumps(touch), key=b"L")

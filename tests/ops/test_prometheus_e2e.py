@@ -23,7 +23,7 @@ from router.devinfra.topics import run_coro
 from router.settings import TopicSettings
 from tests.ops.deploy import DASHBOARD_FILES, as_promql, dashboard, queries, require_tool, rules
 from tests.ops.prometheus import PrometheusServer, scrape_config
-from tests.workers import Workers, worker_env
+from tests.workers import Workers, workers_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -150,19 +150,16 @@ async def publish_traffic(bootstrap: str, topics: TopicSettings) -> Counter[str]
 def start_workers(
     kafka_bootstrap: str, redis_url: str, topic_prefix: str, redis_prefix: str, tmp_path: Path
 ) -> Workers:
-    rulebook = tmp_path / "rulebook.yaml"
-    rulebook.write_text(RULEBOOK)
-    env = worker_env(
-        kafka__bootstrap_servers=kafka_bootstrap,
-        kafka__group_prefix=topic_prefix + "g",
-        redis__url=redis_url,
-        redis__prefix=redis_prefix,
-        topics__prefix=topic_prefix,
+    workers = workers_for(
+        kafka_bootstrap,
+        redis_url,
+        topic_prefix,
+        redis_prefix,
+        tmp_path,
+        RULEBOOK,
         sla__first_touch_seconds=str(SLA_SECONDS),
         metrics__per_rep="true",
-        rulebook=str(rulebook),
     )
-    workers = Workers(env, tmp_path)
     workers.start("router")
     workers.start("monitor")
     return workers
