@@ -165,7 +165,12 @@ def _run_until_signal(coro_factory: object) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
     from router.devinfra.topics import ensure_topics
+    from router.errors import CredentialsRejected
+    from router.kafka import client_options
+    from router.logs import log
     from router.worker import run_worker
 
     if args.http_port is not None:
@@ -175,11 +180,21 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     async def main(stop: asyncio.Event) -> int:
         if args.create_topics:
-            await ensure_topics(settings.kafka.bootstrap_servers, settings.topics.all_topics())
+            await ensure_topics(
+                settings.kafka.bootstrap_servers,
+                settings.topics.all_topics(),
+                options=client_options(settings.kafka),
+            )
         await run_worker(settings, args.role, stop)
         return 0
 
-    return _run_until_signal(main)
+    try:
+        return _run_until_signal(main)
+    except CredentialsRejected as exc:
+        # One clear line, then exit 3: restarting with the same secret cannot help.
+        logger = logging.getLogger("leadrouter.worker")
+        log(logger, "worker.credentials_rejected", logging.ERROR, service=exc.service, error=str(exc))
+        return 3
 
 
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,7 +2,8 @@
 
     LeadrouterError
     ├── PermanentError      the event can never be processed as it is: dead-letter it
-    │   └── InvalidEvent    bytes that do not decode to a valid contract event
+    │   ├── InvalidEvent    bytes that do not decode to a valid contract event
+    │   └── CredentialsRejected  Kafka or Redis refused our credentials: stop the worker
     └── TransientError      the world is briefly unwell (Redis down, broker busy): retry
 
 A broad `except` exists only at the per-event boundary of a worker.
@@ -40,6 +41,16 @@ class InvalidEvent(PermanentError):
         self.reason: DlqReason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}")
+
+
+class CredentialsRejected(PermanentError):
+    """Kafka or Redis refused the configured credentials. Fatal at start: a restart
+    cannot fix a wrong password. `service` is "kafka" or "redis"; the message names
+    the user and the server, never the secret."""
+
+    def __init__(self, service: Literal["kafka", "redis"], message: str) -> None:
+        self.service = service
+        super().__init__(message)
 
 
 class TransientError(LeadrouterError):

@@ -30,6 +30,7 @@ from monitors.touch import TouchProcessor
 from monitors.watermark import GroupWatermark
 from router.assignments import AssignmentStore
 from router.consume import ConsumeLoop, Processor
+from router.credentials import check_kafka, check_redis
 from router.kafka import make_consumer, make_producer
 from router.logs import log
 from router.outbox import OutboxPublisher
@@ -162,6 +163,9 @@ class Worker:
         runner = None
         tasks: list[asyncio.Task[None]] = []
         try:
+            # A rejected password is fatal here, not retried for ever as an outage.
+            await check_kafka(self.settings.kafka)
+            await check_redis(self.redis, self.settings.redis)
             await self.producer.start()
             await self._set_buckets()
             app = make_app(self.registry, self.readiness)

@@ -23,6 +23,7 @@ from router.devinfra import (
     KafkaBroker,
     PortInUseError,
     RedisServer,
+    ScramListener,
     free_ports,
 )
 
@@ -79,4 +80,29 @@ def start_redis(workdir: Path) -> RedisServer:
         lambda p: RedisServer(workdir, port=p[0], owner_pid=os.getpid()),
         1,
         "redis-server",
+    )
+
+
+def start_kafka_scram(workdir: Path, users: Mapping[str, str], mechanisms: tuple[str, ...]) -> KafkaBroker:
+    """A broker of its own with a SASL_PLAINTEXT SCRAM listener (`broker.scram.port`)
+    besides the PLAINTEXT one; `users` are created at format time."""
+    return _start(
+        lambda p: KafkaBroker(
+            workdir,
+            port=p[0],
+            controller_port=p[1],
+            owner_pid=os.getpid(),
+            scram=ScramListener(p[2], users, mechanisms),
+        ),
+        3,
+        "Kafka broker with SASL",
+    )
+
+
+def start_redis_acl(workdir: Path, acl: Mapping[str, tuple[str, str]]) -> RedisServer:
+    """A redis-server of its own with ACL users: name -> (password, rules)."""
+    return _start(
+        lambda p: RedisServer(workdir, port=p[0], owner_pid=os.getpid(), acl=acl),
+        1,
+        "redis-server with ACL users",
     )

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from router.devinfra.process import DetachedServer, InfraError, port_accepts
@@ -111,6 +113,21 @@ def new_cluster_id() -> str:
             return cid
 
 
+@dataclass(frozen=True)
+class ScramListener:
+    """An extra SASL_PLAINTEXT listener with SCRAM users created at format time.
+
+    The PLAINTEXT listener stays (readiness probes and topic set-up use it), as do
+    the controller and inter-broker ones: only clients on `port` must authenticate.
+    Passwords reach the StorageTool command line, so this is for test brokers only.
+    """
+
+    port: int
+    users: Mapping[str, str] = field(default_factory=dict)
+    # Each user gets a credential for every mechanism listed.
+    mechanisms: tuple[str, ...] = ("SCRAM-SHA-512",)
+
+
 class KafkaBroker(DetachedServer):
     """Combined broker+controller KRaft node; data, config and log live in `workdir`."""
 
@@ -126,9 +143,11 @@ class KafkaBroker(DetachedServer):
         version: str = DEFAULT_VERSION,
         libs_dir: Path | None = None,
         owner_pid: int | None = None,
+        scram: ScramListener | None = None,
     ) -> None:
         super().__init__(workdir, host, port, owner_pid)
         self.controller_port = controller_port
+        self.scram = scram
         self.version = version
         self.libs_dir = libs_dir
         self.config_path = self.workdir / "server.properties"
@@ -175,6 +194,7 @@ class KafkaBroker(DetachedServer):
             new_cluster_id(),
             "-c",
             str(self.config_path),
+            *self._scram_format_args(),
         )
         try:
             out = subprocess.run(  # noqa: S603 - argv list built here, no shell
@@ -186,17 +206,40 @@ class KafkaBroker(DetachedServer):
             log = "\n".join((out.stdout + out.stderr).splitlines()[-40:])
             raise InfraError(f"formatting Kafka storage in {self.data_dir} failed:\n{log}")
 
+    def _scram_format_args(self) -> list[str]:
+        if self.scram is None:
+            return []
+        args: list[str] = []
+        for mech in self.scram.mechanisms:
+            for name, password in self.scram.users.items():
+                args += ["--add-scram", f"{mech}=[name={name},password={password}]"]
+        return args
+
+    def _scram_properties(self) -> dict[str, str]:
+        if self.scram is None:
+            return {}
+        login = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        props = {"sasl.enabled.mechanisms": ",".join(self.scram.mechanisms)}
+        for mech in self.scram.mechanisms:
+            props[f"listener.name.sasl_plaintext.{mech.lower()}.sasl.jaas.config"] = login
+        return props
+
     def _server_properties(self) -> str:
         h, p, c = self.host, self.port, self.controller_port
+        listeners = f"PLAINTEXT://{h}:{p}"
+        protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+        if self.scram is not None:
+            listeners += f",SASL_PLAINTEXT://{h}:{self.scram.port}"
+            protocols += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{h}:{c}",
-            "listeners": f"PLAINTEXT://{h}:{p},CONTROLLER://{h}:{c}",
-            "advertised.listeners": f"PLAINTEXT://{h}:{p}",
+            "listeners": f"{listeners},CONTROLLER://{h}:{c}",
+            "advertised.listeners": listeners,
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": ("CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"),
+            "listener.security.protocol.map": protocols,
             "log.dirs": str(self.data_dir),
             "num.network.threads": "2",
             "num.io.threads": "2",
@@ -210,5 +253,6 @@ class KafkaBroker(DetachedServer):
             "share.coordinator.state.topic.min.isr": "1",
             # Consumers in tests join at once instead of waiting 3 s for more members.
             "group.initial.rebalance.delay.ms": "0",
+            **self._scram_properties(),
         }
         return "".join(f"{key}={value}\n" for key, value in props.items())

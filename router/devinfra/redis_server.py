@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import redis
@@ -40,8 +41,12 @@ class RedisServer(DetachedServer):
         port: int,
         host: str = "127.0.0.1",
         owner_pid: int | None = None,
+        acl: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         super().__init__(workdir, host, port, owner_pid)
+        # ACL users: name -> (password, rules such as "~* &* +@all"). With any, the
+        # `default` user is off unless listed (listing it is `requirepass`).
+        self.acl = dict(acl or {})
         self.config_path = self.workdir / "redis.conf"
         self.data_dir = self.workdir / "data"
 
@@ -57,7 +62,15 @@ class RedisServer(DetachedServer):
         return ["redis-server", str(self.config_path)]
 
     def _ready(self) -> bool:
-        client = redis.Redis(host=self.host, port=self.port, socket_connect_timeout=1, socket_timeout=1)
+        user, (password, _) = next(iter(self.acl.items()), (None, (None, "")))
+        client = redis.Redis(
+            host=self.host,
+            port=self.port,
+            username=user,
+            password=password,
+            socket_connect_timeout=1,
+            socket_timeout=1,
+        )
         try:
             return bool(client.ping())
         except redis.RedisError:
@@ -80,6 +93,15 @@ class RedisServer(DetachedServer):
             # Also our stdout redirect (both append): config errors go to stderr.
             f"logfile {_quote(self.log_path)}",
             'proc-title-template "{title} {listen-addr} {server-mode} {config-file}"',
+            *self._acl_lines(),
         ]
         self.config_path.write_text("".join(f"{line}\n" for line in lines))
         return [executable, str(self.config_path)]
+
+    def _acl_lines(self) -> list[str]:
+        if not self.acl:
+            return []
+        lines = [] if "default" in self.acl else ["user default off"]
+        for name, (password, rules) in self.acl.items():
+            lines.append(f"user {name} reset on >{password} {rules}")
+        return lines

@@ -37,11 +37,17 @@ def run_coro(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return result[0]
 
 
-def _admin(bootstrap_servers: str, timeout: float) -> AIOKafkaAdminClient:
+def _admin(
+    bootstrap_servers: str, timeout: float, options: Mapping[str, Any] | None = None
+) -> AIOKafkaAdminClient:
+    # `options`: router.kafka.client_options, so SASL and TLS apply here too.
     return AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers,
-        client_id="leadrouter-devinfra",
-        request_timeout_ms=max(1000, int(timeout * 1000)),
+        **{
+            "bootstrap_servers": bootstrap_servers,
+            "client_id": "leadrouter-devinfra",
+            "request_timeout_ms": max(1000, int(timeout * 1000)),
+            **(options or {}),
+        }
     )
 
 
@@ -63,6 +69,7 @@ async def ensure_topics(
     bootstrap_servers: str,
     topics: Mapping[str, int],
     timeout: float = 30,  # noqa: ASYNC109 - one overall deadline, as sync callers pass it
+    options: Mapping[str, Any] | None = None,
 ) -> None:
     """Create missing topics (replication 1); wait until every partition has a leader.
 
@@ -70,7 +77,7 @@ async def ensure_topics(
     """
     if not topics:
         return
-    admin = _admin(bootstrap_servers, timeout)
+    admin = _admin(bootstrap_servers, timeout, options)
     try:
         async with asyncio.timeout(timeout):
             await admin.start()
