@@ -13,11 +13,14 @@ from router.errors import DLQ_REASONS
 from rules.rulebook import Rulebook, TeamTarget
 
 # Every value the code uses for these labels, to create the series at start-up.
-COMPONENTS = ("router", "monitor", "sweeper", "outbox", "queue")
+COMPONENTS = ("router", "monitor", "sweeper", "outbox", "queue", "notifier", "webhooks")
 REDIS_OPERATIONS = (
     "read_state", "assign", "mark_published", "touch", "claim", "ack", "open_counts",
-    "read_trace", "rep_status", "retry_queue", "reassign_queue",
+    "read_trace", "rep_status", "retry_queue", "reassign_queue", "webhook_enqueue", "webhook_claim",
+    "webhook_done", "missed_sla",
 )  # fmt: skip
+
+WEBHOOK_FAILURES = ("timeout", "connection", "http_4xx", "http_5xx")
 
 # Seconds: fine resolution under a minute (tests, fast reps), then the ranges
 # that matter against a five-minute SLA.
@@ -95,22 +98,28 @@ class Metrics:
         self.routing_seconds = Histogram(
             p + "routing_seconds",
             "Time from the lead event's occurred_at to its assignment.",
-            ["team"],
+            ["team", "policy"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
         self.first_touch_seconds = Histogram(
             p + "first_touch_seconds",
             "Time from assignment to the assigned rep's first touch (every first touch).",
-            ["team"],
+            ["team", "policy"],
             buckets=FIRST_TOUCH_BUCKETS,
             registry=registry,
         )
         self.sla_met = Counter(
-            p + "sla_met_total", "First touches at or before the deadline.", ["team"], registry=registry
+            p + "sla_met_total",
+            "First touches at or before the deadline.",
+            ["team", "policy"],
+            registry=registry,
         )
         self.sla_breached = Counter(
-            p + "sla_breached_total", "Leads untouched at their deadline.", ["team"], registry=registry
+            p + "sla_breached_total",
+            "Leads untouched at their deadline.",
+            ["team", "policy"],
+            registry=registry,
         )
         self.breach_lateness = Histogram(
             p + "sla_breach_detection_lateness_seconds",
@@ -168,19 +177,19 @@ class Metrics:
         self.sla_warned = Counter(
             p + "sla_warned_total",
             "Warnings that a deadline is near and the lead untouched.",
-            ["team"],
+            ["team", "policy"],
             registry=registry,
         )
         self.sla_escalated = Counter(
             p + "sla_escalations_total",
             "Escalation steps taken after a breach.",
-            ["team", "action"],
+            ["team", "policy", "action"],
             registry=registry,
         )
         self.late_arrivals = Counter(
             p + "sla_late_arrivals_total",
             "Touches made in time that reached leadrouter after the breach was published.",
-            ["team"],
+            ["team", "policy"],
             registry=registry,
         )
         self.rulebook_reloads = Counter(
@@ -236,7 +245,7 @@ class Metrics:
         self.speed_to_lead = Histogram(
             p + "speed_to_lead_seconds",
             "From the lead's creation (its event's occurred_at) to the first touch: routing plus response.",
-            ["team"],
+            ["team", "policy"],
             buckets=FIRST_TOUCH_BUCKETS,
             registry=registry,
         )
@@ -271,6 +280,37 @@ class Metrics:
             registry=registry,
         )
 
+        self.webhook_alerts = Counter(
+            p + "webhook_alerts_total",
+            "Alerts taken into the webhook outbox: queued, held for the burst digest, or duplicate.",
+            ["team", "outcome"],
+            registry=registry,
+        )
+        self.webhook_deliveries = Counter(
+            p + "webhook_deliveries_total",
+            "Webhook calls the receiver accepted (2xx): one alert, or a digest of a burst.",
+            ["team", "kind"],
+            registry=registry,
+        )
+        self.webhook_failures = Counter(
+            p + "webhook_failures_total",
+            "Webhook calls that failed and will be retried, by why: timeout, connection, http_4xx, http_5xx.",
+            ["team", "reason"],
+            registry=registry,
+        )
+        self.webhook_outbox_depth = Gauge(
+            p + "webhook_outbox_depth",
+            "Alerts waiting in a team's webhook outbox (to send, retry, or held for a digest).",
+            ["team"],
+            registry=registry,
+        )
+        self.reps_auto_away = Counter(
+            p + "reps_auto_away_total",
+            "Reps set away after missing the configured number of SLAs in a row.",
+            ["team"],
+            registry=registry,
+        )
+
     def rep_touch(self, rep: str, seconds: float, within: bool) -> None:
         if self.per_rep and rep in self._roster:
             self.rep_first_touch.labels(rep).observe(seconds)
@@ -288,7 +328,29 @@ class Metrics:
                 for outcome in ("met", "breached"):
                     self.rep_outcomes.labels(rep, outcome)
 
-    def prime(self, book: Rulebook, input_topics: tuple[str, ...], default_sla_seconds: float) -> None:
+    def prime_notifier(self, book: Rulebook, sla_topic: str, webhooks: bool) -> None:
+        """The notifier's series at 0: its input topic, and per team its webhook outcomes."""
+        self.events_consumed.labels(sla_topic)
+        for reason in DLQ_REASONS:
+            self.dead_letters.labels(sla_topic, reason)
+        for team in [t.id for t in book.teams] + ["(other)"]:
+            self.reps_auto_away.labels(team)
+            if not webhooks:
+                continue
+            for outcome in ("queued", "held", "duplicate"):
+                self.webhook_alerts.labels(team, outcome)
+            for kind in ("alert", "digest"):
+                self.webhook_deliveries.labels(team, kind)
+            for failure in WEBHOOK_FAILURES:
+                self.webhook_failures.labels(team, failure)
+
+    def prime(
+        self,
+        book: Rulebook,
+        input_topics: tuple[str, ...],
+        default_sla_seconds: float,
+        policies: tuple[str, ...] = ("default",),
+    ) -> None:
         """Create every series whose labels are known at start-up, at 0.
 
         A labelled series otherwise appears only at its first event, already at 1,
@@ -310,9 +372,10 @@ class Metrics:
         for result in ("ok", "rejected"):
             self.rulebook_reloads.labels(result)
         for team in book.teams:
-            for counter in (self.sla_met, self.sla_breached, self.sla_warned, self.late_arrivals,
-                            self.leads_reassigned):  # fmt: skip
-                counter.labels(team.id)
+            self.leads_reassigned.labels(team.id)
+            for policy in policies:
+                for counter in (self.sla_met, self.sla_breached, self.sla_warned, self.late_arrivals):
+                    counter.labels(team.id, policy)
         self.leads_queued.labels(book.default_queue, "(none)")
         for route in book.routes:
             for target in (route.assign, route.fallback):

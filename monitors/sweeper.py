@@ -137,15 +137,15 @@ class Sweeper:
         }
         if isinstance(a.event, SlaBreached):
             lateness = max(0.0, detected.timestamp() - clock.due_ms / 1000)
-            self._metrics.sla_breached.labels(clock.team).inc()
+            self._metrics.sla_breached.labels(clock.team, clock.policy).inc()
             self._metrics.rep_breach(clock.rep_id)
             self._metrics.breach_lateness.observe(lateness)
             log(logger, "sla.breached", logging.WARNING, **who, late_by=round(lateness, 3))
         elif isinstance(a.event, SlaWarning):
-            self._metrics.sla_warned.labels(clock.team).inc()
+            self._metrics.sla_warned.labels(clock.team, clock.policy).inc()
             log(logger, "sla.warning", logging.INFO, **who)
         else:
-            self._metrics.sla_escalated.labels(clock.team, a.event.action).inc()
+            self._metrics.sla_escalated.labels(clock.team, clock.policy, a.event.action).inc()
             log(
                 logger,
                 "sla.escalated",

@@ -94,14 +94,14 @@ class TouchProcessor:
         )  # fmt: skip
         await out.send(self._sla_topic, clock.lead_id.encode(), encode(met))
         self._met.add(clock.lead_id)
-        self._metrics.first_touch_seconds.labels(clock.team).observe(seconds)
+        self._metrics.first_touch_seconds.labels(clock.team, clock.policy).observe(seconds)
         if speed is not None:
-            self._metrics.speed_to_lead.labels(clock.team).observe(speed)
+            self._metrics.speed_to_lead.labels(clock.team, clock.policy).observe(speed)
         self._metrics.rep_touch(clock.rep_id, seconds, within and not late_arrival)
         if late_arrival:
-            self._metrics.late_arrivals.labels(clock.team).inc()
+            self._metrics.late_arrivals.labels(clock.team, clock.policy).inc()
         elif within:
-            self._metrics.sla_met.labels(clock.team).inc()
+            self._metrics.sla_met.labels(clock.team, clock.policy).inc()
         log(logger, "sla.met", lead_id=clock.lead_id, rep_id=clock.rep_id, team=clock.team,
             response_seconds=round(seconds, 3), business_seconds=round(business, 3), within_sla=within,
             late_arrival=late_arrival)  # fmt: skip

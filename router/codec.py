@@ -13,7 +13,16 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from router.errors import InvalidEvent
-from rules.events import ActivityEvent, AssignmentRef, LeadEvent, RepStatusEvent
+from rules.events import (
+    ActivityEvent,
+    AssignmentRef,
+    LeadEvent,
+    RepStatusEvent,
+    SlaBreached,
+    SlaEscalated,
+    SlaMet,
+    SlaWarning,
+)
 
 MAX_EVENT_BYTES = 512 * 1024
 
@@ -120,6 +129,25 @@ def decode_rep_status(key: bytes | None, value: bytes | None) -> RepStatusEvent:
     if key is not None and key != b"" and key != event.rep_id.encode("utf-8"):
         raise InvalidEvent("bad_key", "Kafka key differs from the rep id")
     _check_not_future(event.occurred_at)
+    return event
+
+
+_SLA_MODELS: dict[str, type[SlaMet | SlaWarning | SlaBreached | SlaEscalated]] = {
+    "sla.met": SlaMet,
+    "sla.warning": SlaWarning,
+    "sla.breached": SlaBreached,
+    "sla.escalated": SlaEscalated,
+}
+
+
+def decode_sla_event(
+    key: bytes | None, value: bytes | None
+) -> SlaMet | SlaWarning | SlaBreached | SlaEscalated:
+    """An event from `sla-events`: our own output, still parsed at the boundary."""
+    data = _load_object(value)
+    _check_type(data, set(_SLA_MODELS))
+    event = _validate(_SLA_MODELS[data["type"]], data)
+    _check_key(key, event.lead_id)
     return event
 
 

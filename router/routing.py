@@ -8,20 +8,21 @@ publish was never acknowledged, otherwise nothing is published at all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from monitors.metrics import Metrics
 from router.assignments import AssignmentStore
 from router.codec import decode_lead_event, encode
 from router.consume import Outbox, Record
-from router.errors import TransientError
+from router.batch import Pending, Routed, route_new
+from router.errors import InvalidEvent, TransientError
 from router.logs import log
-from router.placement import place
+from router.placement import Placed, place
 from router.rep_status import RepStatusUpdater
 from router.rulebook_source import Rules
 from router.settings import Settings
-from rules.decide import Assignment, Decision
+from rules.decide import Assignment
 from rules.events import LeadEvent, LeadReassigned, derived_event_id
 from rules.fields import routing_digest
 
@@ -61,15 +62,40 @@ class RoutingProcessor:
         # the same batch must be recognised here.
         self._published: list[str] = []
         self._in_batch: set[str] = set()
+        # New leads of the current batch already decided and committed by `prepare`.
+        self._routed: dict[object, Routed] = {}
 
     def begin_batch(self) -> None:
         self._published = []
         self._in_batch = set()
+        self._routed = {}
+
+    async def prepare(self, records: Sequence[Record]) -> None:
+        """Decide and commit the batch's new leads together (router/batch.py); `process`
+        then publishes them. Whatever this leaves, `process` handles record by record."""
+        pending, ids = [], set()
+        for record in records:
+            if record.topic == self._reps_topic:
+                continue
+            try:
+                event = decode_lead_event(record.key, record.value)
+            except InvalidEvent:
+                continue  # dead-lettered by `process`
+            if event.lead.id not in ids:  # a copy in the same batch is a duplicate
+                ids.add(event.lead.id)
+                pending.append(Pending((record.topic, record.partition, record.offset), event, record.value or b""))
+        if pending:
+            await route_new(self._store, self._rules(), pending, self._clock, MAX_CAS_ATTEMPTS, self._routed)
 
     async def process(self, record: Record, out: Outbox) -> None:
         if record.topic == self._reps_topic:
             if self._reps is not None:
                 await self._reps.apply(record)
+            return
+        routed = self._routed.pop((record.topic, record.partition, record.offset), None)
+        if routed is not None:
+            self._metrics.leads_received.labels(routed.event.type).inc()
+            await self._publish(routed.event, routed.placed, record, out, routed.now)
             return
         event = decode_lead_event(record.key, record.value)
         self._metrics.leads_received.labels(event.type).inc()
@@ -83,11 +109,7 @@ class RoutingProcessor:
                 if placed.result.status == "conflict":
                     continue
                 if placed.result.status == "ok":
-                    await out.send(self._out_topic, record.key, placed.event)
-                    await out.send(self._trace_topic, record.key, placed.trace)
-                    self._published.append(lead_id)
-                    self._in_batch.add(lead_id)
-                    self._observe(event, placed.decision, now)
+                    await self._publish(event, placed, record, out, now)
                     return
                 existing = placed.result.existing
             assert existing is not None
@@ -109,6 +131,13 @@ class RoutingProcessor:
                 self._in_batch.add(lead_id)
             return
         raise TransientError(f"routing state kept changing for {MAX_CAS_ATTEMPTS} attempts")
+
+    async def _publish(self, event: LeadEvent, placed: Placed, record: Record, out: Outbox, now: datetime) -> None:
+        await out.send(self._out_topic, record.key, placed.event)
+        await out.send(self._trace_topic, record.key, placed.trace)
+        self._published.append(event.lead.id)
+        self._in_batch.add(event.lead.id)
+        self._observe(event, placed, now)
 
     async def _reroute(self, event: LeadEvent, raw: bytes, rules: Rules) -> bool:
         """Route an untouched lead again when an update changed its routing fields.
@@ -154,12 +183,14 @@ class RoutingProcessor:
         if published:
             await self._store.mark_published(published)
 
-    def _observe(self, event: LeadEvent, decision: Decision, now: datetime) -> None:
+    def _observe(self, event: LeadEvent, placed: Placed, now: datetime) -> None:
+        decision = placed.decision
         why = decision.trace.summary()
         if isinstance(decision, Assignment):
             self._metrics.leads_routed.labels(decision.team, decision.route).inc()
             routing = max(0.0, (now - event.occurred_at).total_seconds())
-            self._metrics.routing_seconds.labels(decision.team).observe(routing)
+            policy = placed.armed.plan.policy.id if placed.armed is not None else "default"
+            self._metrics.routing_seconds.labels(decision.team, policy).observe(routing)
             log(logger, "lead.routed", lead_id=event.lead.id, rep_id=decision.rep_id,
                 team=decision.team, route=decision.route, strategy=decision.strategy, why=why)  # fmt: skip
         else:

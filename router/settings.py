@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_RULEBOOK = Path(__file__).resolve().parent.parent / "rules" / "examples" / "default.yaml"
@@ -68,7 +68,7 @@ class TopicSettings(_Section):
             self.routing_decisions,
         ]
         out = {self.name(n): self.partitions for n in names}
-        for n in (self.leads, self.activities, self.reps, self.assignments):
+        for n in (self.leads, self.activities, self.reps, self.assignments, self.sla_events):
             out[self.dlq(self.name(n))] = 1
         return out
 
@@ -90,6 +90,49 @@ class SlaSettings(_Section):
     grace_seconds: Annotated[float, Field(ge=0, le=60)] = 0.25
     claim_lease_seconds: Annotated[float, Field(gt=0)] = 10.0
     claim_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
+    # A rep who misses this many first-touch SLAs in a row is set `away` (a
+    # rep.status event on the reps topic) until they set themselves available. 0: off.
+    auto_away_after_misses: Annotated[int, Field(ge=0, le=1000)] = 0
+
+
+AlertType = Literal["sla.warning", "sla.breached", "sla.escalated"]
+
+
+class WebhookEndpoint(_Section):
+    # The URL is a secret: a Slack incoming-webhook URL is its own credential.
+    url: SecretStr
+    format: Literal["slack", "json"] = "json"
+    kinds: tuple[AlertType, ...] = ("sla.breached", "sla.escalated")
+    # Sent as `Authorization: Bearer ...` when set.
+    bearer_token: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: SecretStr) -> SecretStr:
+        if not url.get_secret_value().startswith(("https://", "http://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
+
+
+class WebhookSettings(_Section):
+    # Team id -> endpoint; "*" serves every team without one of its own. Set as JSON:
+    # LEADROUTER_WEBHOOKS__ENDPOINTS='{"emea": {"url": "https://hooks.slack.com/...", "format": "slack"}}'
+    endpoints: dict[str, WebhookEndpoint] = {}
+    # More breaches than this for a team within the window: the rest of the window's
+    # breaches go out as one digest when it closes.
+    burst_threshold: Annotated[int, Field(ge=1)] = 5
+    burst_window_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # Failed deliveries are retried for as long as it takes, backing off from the
+    # first delay, doubling, up to the cap; alerts wait in Redis meanwhile.
+    backoff_initial_seconds: Annotated[float, Field(gt=0)] = 1.0
+    backoff_max_seconds: Annotated[float, Field(gt=0)] = 300.0
+    # A claimed delivery not confirmed within this is tried again (by any monitor).
+    lease_seconds: Annotated[float, Field(gt=0)] = 30.0
+    poll_interval_seconds: Annotated[float, Field(gt=0, le=10)] = 0.25
+
+    def endpoint(self, team: str) -> WebhookEndpoint | None:
+        return self.endpoints.get(team) or self.endpoints.get("*")
 
 
 class HttpSettings(_Section):
@@ -121,4 +164,5 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
     metrics: MetricsSettings = MetricsSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     rulebook: Path = DEFAULT_RULEBOOK

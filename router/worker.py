@@ -24,10 +24,13 @@ from redis.exceptions import RedisError
 
 from monitors.http import make_app, start_http
 from monitors.metrics import Metrics
+from monitors.notifier import AlertIntake
 from monitors.sweeper import Sweeper
 from monitors.timers import RedisTimers
 from monitors.touch import TouchProcessor
 from monitors.watermark import GroupWatermark
+from monitors.webhook_outbox import Burst, WebhookOutbox
+from monitors.webhooks import WebhookDeliverer
 from router.assignments import AssignmentStore
 from router.consume import ConsumeLoop, Processor
 from router.credentials import check_kafka, check_redis
@@ -72,13 +75,18 @@ class Worker:
         topics = settings.topics
         inputs = {"router": (topics.leads, topics.reps), "monitor": (topics.activities, topics.assignments)}
         primed = inputs["router"] + inputs["monitor"] if role == "all" else inputs[role]
-        self.metrics.prime(self.rules.book, primed, settings.sla.first_touch_seconds)
+        current = self.rules.current
+        policies = tuple(
+            dict.fromkeys([*(p.id for p in current.book.sla_policies), current.policies.default.id])
+        )
+        self.metrics.prime(current.book, primed, settings.sla.first_touch_seconds, policies)
         self.keys = RedisKeys(settings.redis.prefix)
         self.redis = make_redis(settings)
         self.producer = make_producer(settings.kafka)
         self.consumers: list[AIOKafkaConsumer] = []
         self.loops: list[ConsumeLoop] = []
         self.sweepers: list[Sweeper] = []
+        self.deliverers: list[WebhookDeliverer] = []
         self.background: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = []
         self.watermarks: list[GroupWatermark] = []
         # Everything that shards SLA timers by the activities topic's partitions.
@@ -136,6 +144,26 @@ class Worker:
         self.sweepers.append(
             Sweeper(self.settings, timers, watermark, self.producer, lambda: self.rules.current, self.metrics)
         )
+        if self.settings.webhooks.endpoints or self.settings.sla.auto_away_after_misses:
+            self._build_notifier()
+
+    def _build_notifier(self) -> None:
+        """Alerts from `sla-events` to webhooks and auto-away, in their own consumer group."""
+        settings = self.settings
+        hooks = settings.webhooks
+        outbox = None
+        if hooks.endpoints:
+            burst = Burst(hooks.burst_threshold, int(hooks.burst_window_seconds * 1000))
+            outbox = WebhookOutbox(
+                self.redis, settings.redis.prefix, burst, settings.redis.retention_seconds, self.metrics
+            )
+            deliverer = WebhookDeliverer(hooks, outbox, self.metrics, lambda: self.rules.current)
+            self.deliverers.append(deliverer)
+            self.background.append(("webhooks", deliverer.run))
+        consumer = make_consumer(settings.kafka, "notifier", settings.topics.name(settings.topics.sla_events))
+        intake = AlertIntake(settings, self.redis, outbox, self.metrics, lambda: self.rules.current, _utcnow)
+        self.loops.append(self._loop("notifier", consumer, intake))
+        self.metrics.prime_notifier(self.rules.book, settings.topics.sla_events, bool(hooks.endpoints))
 
     async def probe_redis(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -157,6 +185,11 @@ class Worker:
         for sweeper in self.sweepers:
             fresh = now - sweeper.last_sweep <= STALL_SECONDS
             checks["sweeper"] = "ok" if sweeper.healthy and fresh else "stalled or retrying"
+        for deliverer in self.deliverers:
+            # A receiver that is down is not our failure (it shows in the failure
+            # metrics); the deliverer not getting to Redis is.
+            fresh = now - deliverer.last_round <= STALL_SECONDS
+            checks["webhooks"] = "ok" if deliverer.healthy and fresh else "stalled or retrying"
         return bool(checks) and all(v == "ok" for v in checks.values()), checks
 
     async def run(self, stop: asyncio.Event, on_http_port: asyncio.Future[int] | None = None) -> None:

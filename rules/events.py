@@ -136,6 +136,7 @@ class RepStatusEvent(InboundModel):
     occurred_at: Timestamp
     rep_id: Id
     status: Literal["available", "away", "offline"]
+    reason: ShortText | None = Field(default=None, description="why, when leadrouter set it (auto-away)")
 
 
 class LeadAssigned(OutboundModel):

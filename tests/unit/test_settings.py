@@ -23,8 +23,8 @@ def test_defaults() -> None:
 
 
 def test_default_topics() -> None:
-    """Without a prefix, the six topics have the configured partitions and the four input
-    topics have a 1-partition DLQ."""
+    """Without a prefix, the six topics have the configured partitions and the five
+    consumed ones have a 1-partition DLQ."""
     assert TopicSettings().all_topics() == {
         "leads": 6,
         "activities": 6,
@@ -36,6 +36,7 @@ def test_default_topics() -> None:
         "activities.dlq": 1,
         "reps.dlq": 1,
         "assignments.dlq": 1,
+        "sla-events.dlq": 1,
     }
 
 
@@ -82,6 +83,7 @@ def test_topic_prefix_applies_to_every_topic_and_dlq(monkeypatch: pytest.MonkeyP
         "x-activities.dlq": 1,
         "x-reps.dlq": 1,
         "x-assignments.dlq": 1,
+        "x-sla-events.dlq": 1,
     }
     assert all(name.startswith("x-") for name in topics)
 
