@@ -118,7 +118,8 @@ if op == 'retry' then
   local delay = math.min(cap, base * 2 ^ math.min(failed - 1, 30))
   delay = math.floor(delay * (0.75 + jitter / 2))
   for i = 6, #ARGV do
-    redis.call('ZADD', due, 'XX', now + delay, ARGV[i])
+    -- A millisecond apart, so they come back in the order they were claimed.
+    redis.call('ZADD', due, 'XX', now + delay + i - 6, ARGV[i])
   end
   return {failed, delay}
 end

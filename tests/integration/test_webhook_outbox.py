@@ -27,7 +27,9 @@ def outbox(redis: Redis, prefix: str, threshold: int = 3, window_ms: int = 60_00
     return WebhookOutbox(redis, prefix.rstrip(":"), Burst(threshold, window_ms), seen_ttl_seconds=3600)
 
 
-async def test_an_alert_is_enqueued_once_and_claimed_with_its_payload(redis: Redis, redis_prefix: str) -> None:
+async def test_an_alert_is_enqueued_once_and_claimed_with_its_payload(
+    redis: Redis, redis_prefix: str
+) -> None:
     """Copies of an alert (same alert id) are not queued twice; the claim returns the bytes."""
     box = outbox(redis, redis_prefix)
     assert await box.enqueue("emea", "a1", b'{"x":1}', breach=False, now_ms=T0) == "queued"
@@ -53,7 +55,7 @@ async def test_a_claimed_alert_comes_back_after_its_lease_and_leaves_when_done(
 
 
 async def test_a_failure_backs_off_exponentially_and_keeps_the_order(redis: Redis, redis_prefix: str) -> None:
-    """After a failure the failed alert and those behind it wait; each failure doubles the wait up to the cap."""
+    """After a failure the alert and those behind it wait; each failure doubles the wait, up to the cap."""
     box = outbox(redis, redis_prefix)
     for i, alert in enumerate(["a1", "a2"]):
         await box.enqueue("emea", alert, b"{}", breach=False, now_ms=T0 + i)
@@ -66,16 +68,19 @@ async def test_a_failure_backs_off_exponentially_and_keeps_the_order(redis: Redi
         assert failures == len(delays) + 1
         assert await box.claim("emea", now + delay - 1, LEASE, 10, 5) == []
         delays.append(delay)
-        now += delay
+        now += delay + 1  # the second one waits a millisecond more: it stays second
     assert delays == [1_000, 2_000, 4_000, 5_000]
     assert [c.failures for c in await box.claim("emea", now, LEASE, 10, 5)] == [4, 0]
 
 
-async def test_a_burst_of_breaches_sends_the_first_few_then_one_digest(redis: Redis, redis_prefix: str) -> None:
-    """More breaches than the threshold in a window: the rest are held and leave as one digest when it closes."""
+async def test_a_burst_of_breaches_sends_the_first_few_then_one_digest(
+    redis: Redis, redis_prefix: str
+) -> None:
+    """Beyond the threshold in a window, breaches are held and leave as one digest when it closes."""
     box = outbox(redis, redis_prefix, threshold=3, window_ms=10_000)
     outcomes = [
-        await box.enqueue("emea", f"b{i}", f'{{"n":{i}}}'.encode(), breach=True, now_ms=T0 + i) for i in range(10)
+        await box.enqueue("emea", f"b{i}", f'{{"n":{i}}}'.encode(), breach=True, now_ms=T0 + i)
+        for i in range(10)
     ]
     assert outcomes == ["queued"] * 3 + ["held"] * 7
     # A warning is never held: only breaches make a burst.

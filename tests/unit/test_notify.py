@@ -90,9 +90,11 @@ def test_webhook_settings_from_json_env(monkeypatch: pytest.MonkeyPatch) -> None
     )
     hooks = Settings().webhooks
     emea = hooks.endpoint("emea")
-    assert emea is not None and emea.format == "slack"
+    assert emea is not None
+    assert emea.format == "slack"
     fallback = hooks.endpoint("amer")
-    assert fallback is not None and fallback.format == "json"
+    assert fallback is not None
+    assert fallback.format == "json"
     assert fallback.kinds == ("sla.breached", "sla.escalated")
     assert "hooks.example" not in repr(hooks)
 
