@@ -5,7 +5,7 @@ VENV := .venv/bin
 SLA ?= 20
 RATE ?= 2
 
-.PHONY: demo test bootstrap lint typecheck pytest unit up down status schemas k8s-rulebook image
+.PHONY: demo test bootstrap lint typecheck pytest unit up down status schemas k8s-rulebook image audit
 
 demo: bootstrap ## local Kafka + Redis, router and monitor workers, demo traffic (Ctrl-C stops)
 	$(VENV)/leadrouter dev up
@@ -44,6 +44,9 @@ schemas:
 
 k8s-rulebook: ## regenerate deploy/k8s/configmap-rulebook.yaml after editing rules/examples/default.yaml
 	$(VENV)/python -m tests.deploy.manifests
+
+audit: ## pip-audit of the installed runtime dependencies; needs PyPI's JSON API (not in `make test`)
+	$(VENV)/python -m tests.deploy.audit
 
 image: ## needs a Docker engine
 	docker build -f deploy/docker/Dockerfile -t leadrouter:local .
