@@ -22,6 +22,10 @@
                               topic, so each bucket waits only for its own partition
     {{p}:sla:b}:inflight zset the same members -> claim lease expiry (epoch ms)
     {p}:pending:{lead}  hash  rep -> earliest touch seen before the assignment (ms)
+    {p}:wh:queues       set   teams with a webhook outbox (monitors/webhook_outbox.py;
+                              each team's outbox keys share the tag {p:wh:team})
+    {p}:missed          hash  rep -> missed SLAs in a row (auto-away)
+    {p}:missed:seen:{alert} str the count that alert produced (counted once)
 
 Scripts touch several of these at once, so leadrouter needs a single Redis (or a
 primary with replicas), not Redis Cluster, for now.

@@ -62,7 +62,7 @@ CORE_PANELS = {
     "SLA attainment, last hour": "A",
     "SLA attainment by team (rolling hour)": "AB",
     "Time to first touch by team, median and p90": "ABC",
-    "SLA breaches by team": "A",
+    "SLA breaches by team and policy": "A",
     "Open leads awaiting first touch, by team": "A",
     "Assignments by team and route": "A",
     "Leads at risk now": "A",
