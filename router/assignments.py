@@ -19,6 +19,24 @@ from rules.decide import Assignment, Decision, Queued
 from rules.selection import RepState
 
 _ASSIGN = resources.files("router").joinpath("lua/assign.lua").read_text()
+# Many decisions in one call: assign.lua's body as a function, applied in order to 10
+# KEYS and 4 ARGV each, stopping after the first result that is not 'ok'.
+_ASSIGN_BATCH = f"""
+local function assign(KEYS, ARGV)
+{_ASSIGN}
+end
+local results = {{}}
+for i = 0, #ARGV / 4 - 1 do
+  local keys = {{}}
+  for j = 1, 10 do keys[j] = KEYS[i * 10 + j] end
+  local result = assign(keys, {{ARGV[i * 4 + 1], ARGV[i * 4 + 2], ARGV[i * 4 + 3], ARGV[i * 4 + 4]}})
+  results[#results + 1] = result
+  if result[1] ~= 'ok' then break end
+end
+return results
+"""
+# Decisions per batch call: bounds how long one call holds Redis (about 20 us each).
+BATCH_COMMIT = 100
 # Daily counts outlive the longest local day anywhere (UTC-12 to UTC+14) with margin.
 DAILY_TTL_SECONDS = 3 * 24 * 3600
 
@@ -54,6 +72,27 @@ def _pool_state(raw: dict[Any, Any]) -> tuple[int, int | None, dict[str, int]]:
     return fields.get("version", 0), fields.get("cursor"), weights
 
 
+def _result(result: list[Any]) -> CommitResult:
+    kind = result[0].decode()
+    if kind == "exists":
+        return CommitResult("exists", Existing(result[1], result[2] == b"1"))
+    if kind == "conflict":
+        return CommitResult("conflict", conflict=result[1].decode())
+    if kind in ("gone", "still_queued"):
+        return CommitResult(kind)
+    return CommitResult("ok")
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """One decision for `AssignmentStore.commit_many`: `kwargs` as `commit` takes them."""
+
+    lead_id: str
+    decision: Decision
+    event: bytes
+    kwargs: Mapping[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class ReassignContext:
     """What routing a lead again needs from its record."""
@@ -81,6 +120,7 @@ class AssignmentStore:
         self._retention = retention_seconds
         self._outbox_topics = outbox_topics
         self._assign = redis.register_script(_ASSIGN)
+        self._assign_batch = redis.register_script(_ASSIGN_BATCH)
         # Timer buckets: the partition count of the activities topic (set at start-up).
         self.buckets = 1
 
@@ -88,11 +128,19 @@ class AssignmentStore:
         self, lead_id: str, book: CompiledRulebook, now: datetime
     ) -> tuple[Existing | None, RepState]:
         """The lead's existing decision, if any, and the rep state a decision needs."""
+        existing, state = await self.read_many((lead_id,), book, now)
+        return existing[0], state
+
+    async def read_many(
+        self, lead_ids: Sequence[str], book: CompiledRulebook, now: datetime
+    ) -> tuple[list[Existing | None], RepState]:
+        """Each lead's existing decision, if any, and the rep state, in one round trip."""
         teams = tuple(book.teams)
         days = sorted({rep.local_day(now).isoformat() for rep in book.reps.values()})
         with self._timed("read_state"):
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hmget(self._keys.lead(lead_id), ["event", "published"])
+                for lead_id in lead_ids:
+                    pipe.hmget(self._keys.lead(lead_id), ["event", "published"])
                 for team in teams:
                     pipe.hgetall(self._keys.pool(team))
                 pipe.hgetall(self._keys.open)
@@ -101,10 +149,12 @@ class AssignmentStore:
                 for day in days:
                     pipe.hgetall(self._keys.daily(day))
                 results = await pipe.execute()
-        (event, published), rest = results[0], results[1:]
+        leads, rest = results[: len(lead_ids)], results[len(lead_ids) :]
         pools, rest = rest[: len(teams)], rest[len(teams) :]
         open_leads, last, status, daily = rest[0], rest[1], rest[2], rest[3:]
-        existing = Existing(event, published == b"1") if event is not None else None
+        existing = [
+            Existing(event, published == b"1") if event is not None else None for event, published in leads
+        ]
         versions, cursors, weights = {}, {}, {}
         for team, raw in zip(teams, pools, strict=True):
             versions[team], cursor, weights[team] = _pool_state(raw)
@@ -147,6 +197,53 @@ class AssignmentStore:
         On both, the events (and any `outbox` records) go to the Redis outbox;
         on `new`, the caller publishes them.
         """
+        keys, args = self._call(
+            lead_id, decision, event, trace=trace, attempt=attempt, assigned_ms=assigned_ms,
+            due_ms=due_ms, lead_event=lead_event, mode=mode, timers=timers, fields=fields,
+            keep_lead=keep_lead, outbox=outbox,
+        )  # fmt: skip
+        with self._timed("assign"):
+            result = await self._assign(keys=keys, args=args)
+        return _result(result)
+
+    async def commit_many(self, commits: Sequence[Commit]) -> list[CommitResult]:
+        """Commit new decisions in order, as `commit` would one by one, stopping after the
+        first that is not `ok`: the decisions after it were made on a state that assumed
+        it, so they are returned to the caller undone (the list is shorter)."""
+        done: list[CommitResult] = []
+        for start in range(0, len(commits), BATCH_COMMIT):
+            keys: list[str] = []
+            args: list[bytes | str] = []
+            chunk = commits[start : start + BATCH_COMMIT]
+            for c in chunk:
+                k, a = self._call(c.lead_id, c.decision, c.event, **c.kwargs)
+                keys += k
+                args += a
+            with self._timed("assign_batch"):
+                raw = await self._assign_batch(keys=keys, args=args)
+            done += [_result(r) for r in raw]
+            if len(raw) < len(chunk) or done[-1].status != "ok":
+                break
+        return done
+
+    def _call(
+        self,
+        lead_id: str,
+        decision: Decision,
+        event: bytes,
+        *,
+        trace: bytes = b"",
+        attempt: int,
+        assigned_ms: int,
+        due_ms: int,
+        lead_event: bytes = b"",
+        mode: Literal["new", "requeue", "reassign", "reroute"] = "new",
+        timers: Sequence[tuple[str, int]] = (),
+        fields: Mapping[str, str] | None = None,
+        keep_lead: bool = False,
+        outbox: Sequence[tuple[str, str, str]] = (),
+    ) -> tuple[list[str], list[bytes | str]]:
+        """assign.lua's KEYS and ARGV for one decision."""
         k = self._keys
         spec: dict[str, object] = {
             "mode": mode, "lead": lead_id, "attempt": str(attempt), "previous_attempt": str(attempt - 1),
@@ -182,16 +279,7 @@ class AssignmentStore:
             k.reassign,
             k.untouched,
         ]
-        with self._timed("assign"):
-            result = await self._assign(keys=keys, args=[orjson.dumps(spec), event, trace, lead_event])
-        kind = result[0].decode()
-        if kind == "exists":
-            return CommitResult("exists", Existing(result[1], result[2] == b"1"))
-        if kind == "conflict":
-            return CommitResult("conflict", conflict=result[1].decode())
-        if kind in ("gone", "still_queued"):
-            return CommitResult(kind)
-        return CommitResult("ok")
+        return keys, [orjson.dumps(spec), event, trace, lead_event]
 
     async def waiting(self, limit: int) -> tuple[list[tuple[str, bytes | None]], int | None]:
         """The oldest leads on the retry queue with their lead events (first in, first

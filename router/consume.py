@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -70,6 +70,14 @@ class Processor(Protocol):
 
     async def after_publish(self) -> None:
         """Runs once the batch's produced records are acknowledged (and before commit)."""
+
+
+@runtime_checkable
+class BatchProcessor(Processor, Protocol):
+    async def prepare(self, records: Sequence[Record]) -> None:
+        """Optional: work on the whole batch before its records are processed one by one
+        (batched Redis work). `process` must still handle every record it leaves; a
+        failure that is not TRANSIENT just leaves everything to `process`."""
 
 
 class Outbox:
@@ -170,6 +178,10 @@ class ConsumeLoop:
         while True:
             out = Outbox(self._producer)
             self._processor.begin_batch()
+            if isinstance(self._processor, BatchProcessor):
+                batch = [record for records in batches.values() for record in records]
+                if not await self._retrying(functools.partial(self._prepare, batch), stop):
+                    return False
             for records in batches.values():
                 for record in records:
                     step = functools.partial(self._process_one, record, out)
@@ -208,6 +220,15 @@ class ConsumeLoop:
         except TimeoutError:
             return True
         return False
+
+    async def _prepare(self, records: Sequence[Record]) -> None:
+        assert isinstance(self._processor, BatchProcessor)
+        try:
+            await self._processor.prepare(records)
+        except TRANSIENT:
+            raise
+        except Exception:  # noqa: BLE001 - an optimisation failing: every record goes the per-record way
+            log_exception(logger, "batch.prepare_failed", worker=self.name, records=len(records))
 
     async def _process_one(self, record: Record, out: Outbox) -> None:
         topic = base_topic(self._topics, record.topic)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from router.assignments import AssignmentStore, CommitResult
 from router.codec import encode
@@ -30,8 +30,18 @@ class Placed:
     armed: Armed | None
 
 
-async def place(
-    store: AssignmentStore,
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A decision with its events and SLA plan, ready to commit."""
+
+    decision: Decision
+    event: bytes
+    trace: bytes
+    armed: Armed | None
+    commit: dict[str, Any]  # keyword arguments of AssignmentStore.commit after lead_id and decision
+
+
+def plan(
     rules: Rules,
     event: LeadEvent,
     lead_event: bytes,
@@ -43,8 +53,8 @@ async def place(
     exclude: frozenset[str] = frozenset(),
     exhausted_queue: str | None = None,
     outbox: tuple[tuple[str, str, str], ...] = (),
-) -> Placed:
-    """Decide for `event.lead` against `state` at `now` and commit it.
+) -> Planned:
+    """Decide for `event.lead` against `state` at `now`: the pure half of `place`.
 
     `exclude` takes reps out of this decision (earlier assignees on reassignment);
     `exhausted_queue` queues the lead there without deciding (attempts used up).
@@ -67,10 +77,32 @@ async def place(
     version = rules.book.version
     payload = encode(assignment_event(event, decision, version, now, due, attempt, policy))
     trace = encode(decision_event(lead.id, decision, version, attempt))
-    result = await store.commit(
-        lead.id, decision, payload, trace=trace, attempt=attempt,
-        assigned_ms=epoch_ms(now), due_ms=epoch_ms(due), lead_event=lead_event, mode=mode,
-        timers=armed.timers if armed else (), fields=armed.fields if armed else None,
+    commit = dict(
+        trace=trace, attempt=attempt, assigned_ms=epoch_ms(now), due_ms=epoch_ms(due), lead_event=lead_event,
+        mode=mode, timers=armed.timers if armed else (), fields=armed.fields if armed else None,
         keep_lead=armed.keep_lead if armed else False, outbox=outbox,
     )  # fmt: skip
-    return Placed(decision, result, payload, trace, armed)
+    return Planned(decision, payload, trace, armed, commit)
+
+
+async def place(
+    store: AssignmentStore,
+    rules: Rules,
+    event: LeadEvent,
+    lead_event: bytes,
+    state: RepState,
+    now: datetime,
+    *,
+    mode: Literal["new", "requeue", "reassign", "reroute"] = "new",
+    attempt: int = 1,
+    exclude: frozenset[str] = frozenset(),
+    exhausted_queue: str | None = None,
+    outbox: tuple[tuple[str, str, str], ...] = (),
+) -> Placed:
+    """Decide for `event.lead` against `state` at `now` and commit it (see `plan`)."""
+    planned = plan(
+        rules, event, lead_event, state, now, mode=mode, attempt=attempt, exclude=exclude,
+        exhausted_queue=exhausted_queue, outbox=outbox,
+    )  # fmt: skip
+    result = await store.commit(event.lead.id, planned.decision, planned.event, **planned.commit)
+    return Placed(planned.decision, result, planned.event, planned.trace, planned.armed)

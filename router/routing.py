@@ -13,9 +13,9 @@ from datetime import datetime
 
 from monitors.metrics import Metrics
 from router.assignments import AssignmentStore
+from router.batch import Pending, Routed, route_new
 from router.codec import decode_lead_event, encode
 from router.consume import Outbox, Record
-from router.batch import Pending, Routed, route_new
 from router.errors import InvalidEvent, TransientError
 from router.logs import log
 from router.placement import Placed, place
@@ -83,7 +83,8 @@ class RoutingProcessor:
                 continue  # dead-lettered by `process`
             if event.lead.id not in ids:  # a copy in the same batch is a duplicate
                 ids.add(event.lead.id)
-                pending.append(Pending((record.topic, record.partition, record.offset), event, record.value or b""))
+                handle = (record.topic, record.partition, record.offset)
+                pending.append(Pending(handle, event, record.value or b""))
         if pending:
             await route_new(self._store, self._rules(), pending, self._clock, MAX_CAS_ATTEMPTS, self._routed)
 
@@ -132,7 +133,9 @@ class RoutingProcessor:
             return
         raise TransientError(f"routing state kept changing for {MAX_CAS_ATTEMPTS} attempts")
 
-    async def _publish(self, event: LeadEvent, placed: Placed, record: Record, out: Outbox, now: datetime) -> None:
+    async def _publish(
+        self, event: LeadEvent, placed: Placed, record: Record, out: Outbox, now: datetime
+    ) -> None:
         await out.send(self._out_topic, record.key, placed.event)
         await out.send(self._trace_topic, record.key, placed.trace)
         self._published.append(event.lead.id)
