@@ -101,6 +101,22 @@ def _parser() -> argparse.ArgumentParser:
         "--redis-url", help="use this Redis (default: a private redis-server, stopped after)"
     )
     sla_bench.add_argument("--record", type=Path, help="append the figures to this markdown file")
+    pipe_bench = bench_sub.add_parser(
+        "pipeline", help="leads/s and publish->assignment latency of one router vs a bare aiokafka loop"
+    )
+    pipe_bench.add_argument("--count", type=int, default=20_000, help="leads for the max-throughput phase")
+    pipe_bench.add_argument(
+        "--rates", type=_rates, default=(100.0, 1000.0, 5000.0), help="fixed rates, comma-separated"
+    )
+    pipe_bench.add_argument("--duration", type=float, default=10.0, help="seconds at each fixed rate")
+    pipe_bench.add_argument("--partitions", type=int, default=6, help="partitions of the bench topics")
+    pipe_bench.add_argument("--drain-seconds", type=float, default=120.0, help="longest wait for a phase")
+    pipe_bench.add_argument("--no-ceiling", action="store_true", help="skip the bare aiokafka loop")
+    pipe_bench.add_argument(
+        "--kafka", help="bootstrap servers (default: LEADROUTER_KAFKA__BOOTSTRAP_SERVERS)"
+    )
+    pipe_bench.add_argument("--redis-url", help="Redis URL (default: LEADROUTER_REDIS__URL)")
+    pipe_bench.add_argument("--record", type=Path, help="append the figures to this markdown file")
 
     from router.errors import DLQ_REASONS
 
@@ -430,10 +446,49 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return _run_until_signal(lambda stop: run_demo(settings, options, stop))
 
 
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from exc
+
+
+def _bench_pipeline(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+    from redis.exceptions import RedisError
+
+    from router.bench import pipeline
+    from router.bench.record import append
+    from router.devinfra.process import InfraError
+
+    options = pipeline.PipelineOptions(
+        args.count, args.rates, args.duration, args.partitions, args.drain_seconds, not args.no_ceiling
+    )
+    if (problem := options.problem()) is not None:
+        print(f"leadrouter bench pipeline: {problem}", file=sys.stderr)
+        return 2
+    settings = Settings()
+    bootstrap = args.kafka or settings.kafka.bootstrap_servers
+    redis_url = args.redis_url or settings.redis.url.get_secret_value()
+    try:
+        result = pipeline.run(options, bootstrap, redis_url, lambda note: print(note, file=sys.stderr))
+    except (InfraError, RedisError, KafkaError, OSError, RuntimeError) as exc:
+        print(f"leadrouter bench pipeline: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    for line in result.lines():
+        print(line)
+    if args.record is not None:
+        append(args.record, "pipeline", result.lines())
+        print(f"recorded in {args.record}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from router.bench import decide
     from router.bench.record import append
 
+    if args.scenario == "pipeline":
+        return _bench_pipeline(args)
     if args.scenario == "sla":
         from redis.exceptions import RedisError
 

@@ -1,0 +1,481 @@
+"""Scenario `pipeline`: leads through Kafka and Redis, from publish to assignment.
+
+One router process (`leadrouter worker --role router`, a subprocess: its own core
+when there is one) on topics and Redis keys of its own, against the configured
+broker and Redis. The bench process publishes `lead.created` events and reads the
+`assignments` topic back, timing each lead from the `send` call to the moment its
+assignment (or queue) event was read:
+
+- max: `count` leads published as fast as the producer takes them; the rate is
+  count / (last assignment read - first publish).
+- fixed rates: `rate` leads a second for `duration` seconds each; latency p50, p99
+  and max publish -> assignment read.
+
+Then the same stream goes through the ceiling, `router.bench.bare` (a bare aiokafka
+consume-and-produce loop with the router's Kafka client settings, copying each
+record to an output topic) on topics of the same partition count on the same
+broker, and leadrouter's rate is reported as a share of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from redis.asyncio import Redis
+
+from router.bench.synthetic import leads, rulebook
+from router.devinfra import ensure_topics, free_port
+from router.settings import TopicSettings
+
+TARGET_SHARE = 0.5  # of the bare aiokafka ceiling, one process
+TARGET_P99 = 0.050  # s, publish -> assignment at 1,000 leads/s
+TARGET_RATE = 1000.0
+WARMUP = 300  # leads through each system before anything is timed
+TEMPLATES = 5000  # distinct synthetic leads; ids are unique per event
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOptions:
+    count: int = 20_000
+    rates: tuple[float, ...] = (100.0, 1000.0, 5000.0)
+    duration: float = 10.0
+    partitions: int = 6
+    drain_seconds: float = 120.0  # longest wait for the last assignments of a phase
+    ceiling: bool = True
+
+    def problem(self) -> str | None:
+        if self.count < 1 or self.duration <= 0 or self.partitions < 1 or self.drain_seconds <= 0:
+            return "--count, --duration, --partitions and --drain-seconds must be positive"
+        if not self.rates or min(self.rates) <= 0:
+            return "--rates must be positive numbers"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    count: int
+    expected: int
+    p50: float
+    p99: float
+    max: float
+    rate: float  # leads read back per second over the phase
+
+    @classmethod
+    def of(cls, values: Sequence[float], expected: int, seconds: float) -> Latency:
+        ranked = sorted(values)
+        if not ranked:
+            return cls(0, expected, math.nan, math.nan, math.nan, 0.0)
+
+        def rank(q: float) -> float:
+            return ranked[max(0, math.ceil(q * len(ranked)) - 1)]
+
+        return cls(len(ranked), expected, rank(0.5), rank(0.99), ranked[-1], len(ranked) / seconds)
+
+    def text(self) -> str:
+        missing = f", {self.expected - self.count:,} MISSING" if self.count < self.expected else ""
+        return f"p50 {_ms(self.p50)}, p99 {_ms(self.p99)}, max {_ms(self.max)}{missing}"
+
+
+@dataclass(frozen=True, slots=True)
+class SystemRun:
+    """One system's figures: the max phase, then one Latency per fixed rate."""
+
+    name: str
+    max_rate: float
+    max_count: int
+    max_latency: Latency
+    max_cpu: float  # share of one core used by the system's process in the max phase
+    redis_cpu: float
+    rates: tuple[tuple[float, Latency], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineResult:
+    options: PipelineOptions
+    router: SystemRun
+    ceiling: SystemRun | None
+    load: tuple[float, float]
+    rulebook: str
+
+    @property
+    def share(self) -> float | None:
+        if self.ceiling is None or not self.ceiling.max_rate:
+            return None
+        return self.router.max_rate / self.ceiling.max_rate
+
+    def lines(self) -> list[str]:
+        o, r, c = self.options, self.router, self.ceiling
+
+        def row(figure: str, mine: str, ceiling: str, target: str = "") -> str:
+            return f"  {figure:<30} {mine:<40} {ceiling:<40} {target}".rstrip()
+
+        lines = [
+            f"pipeline: one router process (subprocess) vs a bare aiokafka consume-and-produce loop,"
+            f" same broker, topics of {o.partitions} partitions",
+            f"  rulebook: {self.rulebook}",
+            "  latency: from the producer's send call to the assignment read back by this bench process",
+            f"  1-minute load average {self.load[0]:.1f} before, {self.load[1]:.1f} after, on "
+            f"{os.cpu_count()} cores shared by Kafka, redis-server, the system under test and this",
+            "  bench process (publisher + reader): other work on the machine slows every figure",
+            row("figure", "leadrouter", "bare aiokafka (ceiling)" if c else "(ceiling not run)", "target"),
+            row(
+                f"max sustained ({o.count:,} leads)",
+                f"{r.max_rate:,.0f} leads/s",
+                f"{c.max_rate:,.0f} records/s" if c else "",
+            ),
+        ]
+        if (share := self.share) is not None:
+            lines.append(
+                row("  share of the ceiling", f"{share:.0%}", "", _verdict(">= 50%", share >= TARGET_SHARE))
+            )
+        lines += [
+            row("  latency while saturated", r.max_latency.text(), c.max_latency.text() if c else ""),
+            row("  CPU of the process", _core(r.max_cpu), _core(c.max_cpu) if c else ""),
+            row("  CPU of redis-server", _core(r.redis_cpu), _core(c.redis_cpu) if c else ""),
+        ]
+        ceiling_rates = dict(c.rates) if c else {}
+        for rate, latency in r.rates:
+            target = ""
+            if rate == TARGET_RATE:
+                target = _verdict(
+                    "p99 < 50 ms", latency.p99 < TARGET_P99 and latency.count == latency.expected
+                )
+            other = ceiling_rates.get(rate)
+            lines.append(
+                row(
+                    f"{rate:,g}/s for {o.duration:g} s (n={latency.expected:,})",
+                    latency.text(),
+                    other.text() if other else "",
+                    target,
+                )
+            )
+            if latency.count and latency.rate < rate * 0.9:
+                lines.append(row("  read back at", f"{latency.rate:,.0f}/s: fell behind", ""))
+        return lines
+
+
+def _core(share: float) -> str:
+    return f"{share:.0%} of a core"
+
+
+def _verdict(target: str, ok: bool) -> str:
+    return f"{target}: {'ok' if ok else 'MISSED'}"
+
+
+def _ms(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "-"
+    if seconds >= 1:
+        return f"{seconds:,.2f} s"
+    return f"{seconds * 1000:,.1f} ms"
+
+
+def bench_rulebook() -> dict[str, Any]:
+    """The synthetic 200-rep, 50-route, 2,000-account rulebook, with room for every lead:
+    capacities far above the run's size and no working hours or daily caps, so each
+    lead is assigned on its merits (leads nobody covers go to the triage queue)."""
+    book = rulebook()
+    for rep in book["reps"]:
+        rep["capacity"] = 10_000_000
+        rep.pop("hours", None)
+        rep.pop("daily_cap", None)
+    return book
+
+
+class _Reader:
+    """Reads an output topic and notes when each key was first seen."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.consumer = consumer
+        self.seen: dict[bytes, float] = {}
+        self.progress = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batches = await self.consumer.getmany(timeout_ms=100, max_records=5000)
+            at = time.time()
+            for records in batches.values():
+                for record in records:
+                    self.seen.setdefault(record.key, at)
+            if batches:
+                self.progress.set()
+
+    async def wait_for(self, keys: Sequence[bytes], deadline: float) -> None:
+        remaining = list(keys)
+        while remaining and (left := deadline - time.time()) > 0:
+            remaining = [k for k in remaining if k not in self.seen]
+            if not remaining:
+                return
+            self.progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.progress.wait(), min(left, 1.0))
+
+
+class _Leads:
+    def __init__(self, run: str) -> None:
+        self.run = run
+        self.templates = [lead.model_dump(mode="json", exclude_none=True) for lead, _ in leads(TEMPLATES)]
+
+    def event(self, phase: str, i: int) -> tuple[bytes, bytes]:
+        lead_id = f"{self.run}-{phase}-{i:07d}"
+        lead = {**self.templates[i % TEMPLATES], "id": lead_id}
+        occurred = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z"
+        event = {"event_id": f"{lead_id}-c", "type": "lead.created", "occurred_at": occurred, "lead": lead}
+        return lead_id.encode(), orjson.dumps(event)
+
+
+@dataclass
+class _System:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    source: str
+    sink: str
+    log: Path
+    http_port: int | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
+                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def check(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{tail}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def cpu_seconds(self) -> float:
+        assert self.proc is not None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return math.nan
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _redis_cpu(redis: Redis) -> float:
+    info = await redis.info("cpu")
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
+async def _measure(
+    system: _System, stream: _Leads, o: PipelineOptions, bootstrap: str, redis: Redis,
+    say: Callable[[str], None],
+) -> SystemRun:  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1, max_batch_size=262_144)
+    consumer = AIOKafkaConsumer(
+        system.sink, bootstrap_servers=bootstrap, auto_offset_reset="earliest", fetch_max_wait_ms=100,
+        max_partition_fetch_bytes=4_194_304,
+    )  # fmt: skip
+    await producer.start()
+    await consumer.start()
+    reader = _Reader(consumer)
+    stop = asyncio.Event()
+    reading = asyncio.create_task(reader.run(stop))
+    try:
+        system.start()
+        if system.http_port is not None:
+            await _wait_ready(system)
+        say(f"{system.name}: warming up")
+        keys = [await _send(producer, system.source, stream.event("warm", i), {}) for i in range(WARMUP)]
+        await producer.flush()
+        await reader.wait_for(keys, time.time() + 90)
+        system.check()
+        if any(k not in reader.seen for k in keys):
+            raise RuntimeError(f"{system.name}: warm-up leads not read back within 90 s")
+
+        say(f"{system.name}: {o.count:,} leads as fast as they go")
+        sent: dict[bytes, float] = {}
+        cpu0, redis0 = system.cpu_seconds(), await _redis_cpu(redis)
+        started = time.time()
+        for i in range(o.count):
+            await _send(producer, system.source, stream.event("max", i), sent)
+        await producer.flush()
+        await reader.wait_for(list(sent), time.time() + o.drain_seconds)
+        read = [reader.seen[k] for k in sent if k in reader.seen]
+        last = max(read) if read else time.time()
+        wall = max(last - started, 1e-9)
+        cpu = (system.cpu_seconds() - cpu0) / wall
+        redis_cpu = (await _redis_cpu(redis) - redis0) / wall
+        max_latency = Latency.of(
+            [reader.seen[k] - t for k, t in sent.items() if k in reader.seen], o.count, wall
+        )
+        system.check()
+
+        rates = []
+        for rate in o.rates:
+            say(f"{system.name}: {rate:,g} leads/s for {o.duration:g} s")
+            await asyncio.sleep(1.0)  # let the previous phase's tail settle
+            sent = {}
+            started = time.time()
+            await _paced(producer, system.source, stream, f"r{rate:g}", rate, o.duration, sent)
+            await reader.wait_for(list(sent), time.time() + o.drain_seconds)
+            read = [reader.seen[k] for k in sent if k in reader.seen]
+            span = max((max(read) if read else time.time()) - started, 1e-9)
+            latencies = [reader.seen[k] - t for k, t in sent.items() if k in reader.seen]
+            rates.append((rate, Latency.of(latencies, len(sent), span)))
+            system.check()
+        return SystemRun(
+            system.name, max_latency.count / wall, o.count, max_latency, cpu, redis_cpu, tuple(rates)
+        )
+    finally:
+        system.stop()
+        stop.set()
+        await reading
+        await consumer.stop()
+        await producer.stop()
+
+
+async def _send(
+    producer: AIOKafkaProducer, topic: str, kv: tuple[bytes, bytes], sent: dict[bytes, float]
+) -> bytes:
+    key, value = kv
+    sent[key] = time.time()
+    await producer.send(topic, value=value, key=key)
+    return key
+
+
+async def _paced(
+    producer: AIOKafkaProducer, topic: str, stream: _Leads, phase: str, rate: float, duration: float,
+    sent: dict[bytes, float],
+) -> None:  # fmt: skip
+    total = round(rate * duration)
+    started = time.perf_counter()
+    i = 0
+    while i < total:
+        due = min(total, int((time.perf_counter() - started) * rate) + 1)
+        while i < due:
+            await _send(producer, topic, stream.event(phase, i), sent)
+            i += 1
+        await asyncio.sleep(0.001)
+    await producer.flush()
+
+
+def _env(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADROUTER_")}
+    env.update({f"LEADROUTER_{k.upper()}": v for k, v in settings.items()})
+    env["LEADROUTER_LOG__FORMAT"] = "json"
+    return env
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+            return int(resp.status) == 200
+    except OSError:
+        return False
+
+
+async def _wait_ready(system: _System, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        system.check()
+        if system.http_port is not None and await asyncio.to_thread(_ready, system.http_port):
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"{system.name} not ready within {seconds:.0f} s:\n{system.log.read_text()[-3000:]}")
+
+
+async def run_async(
+    o: PipelineOptions, bootstrap: str, redis_url: str, say: Callable[[str], None]
+) -> PipelineResult:
+    run = uuid.uuid4().hex[:8]
+    topics = TopicSettings(prefix=f"bench-{run}-", partitions=o.partitions)
+    bare_in, bare_out = f"bench-{run}-bare-leads", f"bench-{run}-bare-out"
+    created = {**topics.all_topics(), bare_in: o.partitions, bare_out: o.partitions}
+    redis_prefix = f"bench-pipeline-{run}"
+    say(f"creating topics bench-{run}-*")
+    await ensure_topics(bootstrap, created)
+    redis = Redis.from_url(redis_url)
+    load_before = os.getloadavg()[0]
+    stream = _Leads(run)
+    with tempfile.TemporaryDirectory(prefix="leadrouter-bench-") as tmp:
+        book_path = Path(tmp) / "rulebook.yaml"
+        book_path.write_text(yaml.safe_dump(bench_rulebook(), sort_keys=False))
+        port = free_port()
+        router = _System(
+            "leadrouter",
+            [sys.executable, "-m", "router.cli", "worker", "--role", "router", "--http-port", str(port)],
+            _env(kafka__bootstrap_servers=bootstrap, kafka__group_prefix=f"bench-{run}", redis__url=redis_url,
+                 redis__prefix=redis_prefix, topics__prefix=topics.prefix,
+                 topics__partitions=str(o.partitions), rulebook=str(book_path)),
+            topics.name(topics.leads), topics.name(topics.assignments), Path(tmp) / "router.log", port,
+        )  # fmt: skip
+        bare = _System(
+            "bare aiokafka",
+            [sys.executable, "-m", "router.bench.bare", bootstrap, f"bench-{run}", bare_in, bare_out],
+            _env(), bare_in, bare_out, Path(tmp) / "bare.log",
+        )  # fmt: skip
+        try:
+            mine = await _measure(router, stream, o, bootstrap, redis, say)
+            ceiling = await _measure(bare, stream, o, bootstrap, redis, say) if o.ceiling else None
+        finally:
+            router.stop()
+            bare.stop()
+            await _delete_keys(redis, redis_prefix)
+            await redis.aclose()
+            await _delete_topics(bootstrap, list(created))
+    book = bench_rulebook()
+    described = (
+        f"synthetic, {len(book['reps'])} reps, {len(book['routes'])} routes, "
+        f"{len(book['named_accounts']):,} named accounts (capacities raised, no hours or daily caps)"
+    )
+    return PipelineResult(o, mine, ceiling, (load_before, os.getloadavg()[0]), described)
+
+
+async def _delete_keys(redis: Redis, prefix: str) -> None:
+    for pattern in (f"{prefix}:*", f"{{{prefix}:*"):
+        batch: list[bytes] = []
+        async for key in redis.scan_iter(match=pattern, count=10_000):
+            batch.append(key)
+            if len(batch) >= 10_000:
+                await redis.unlink(*batch)
+                batch = []
+        if batch:
+            await redis.unlink(*batch)
+
+
+async def _delete_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        await admin.delete_topics(names)
+    except Exception:  # noqa: BLE001, S110 - best effort: a leftover bench topic is harmless
+        pass
+    finally:
+        await admin.close()
+
+
+def run(o: PipelineOptions, bootstrap: str, redis_url: str, say: Callable[[str], None]) -> PipelineResult:
+    return asyncio.run(run_async(o, bootstrap, redis_url, say))
