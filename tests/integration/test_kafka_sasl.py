@@ -96,13 +96,14 @@ async def test_credentials_check_accepts_the_right_password_and_names_a_wrong_on
     assert WRONG_PASSWORD not in message + repr(wrong) + repr(Settings(kafka=wrong))
 
 
-async def test_router_routes_a_lead_over_sasl_scram(
+async def test_worker_routes_a_lead_over_sasl_scram(
     scram_broker: KafkaBroker, redis_url: str, topic_prefix: str, redis_prefix: str, tmp_path: Path
 ) -> None:
-    """A router worker process given SASL_PLAINTEXT + SCRAM-SHA-512 settings routes a
-    lead end to end: topics created over SASL, the lead produced over SASL, its
-    lead.assigned read back by a SASL consumer. `leadrouter dlq inspect` reaches the
-    broker with the same settings. The password is in no output."""
+    """A worker process (router and monitor: every Kafka client a worker makes) given
+    SASL_PLAINTEXT + SCRAM-SHA-512 settings gets ready and routes a lead end to end:
+    topics created over SASL, the lead produced over SASL, its lead.assigned read back
+    by a SASL consumer. `leadrouter dlq inspect` reaches the broker with the same
+    settings. The password is in no output."""
     settings = kafka_settings(scram_broker, PASSWORD)
     topics = TopicSettings(prefix=topic_prefix, partitions=1)
     await ensure_topics(settings.bootstrap_servers, topics.all_topics(), options=client_options(settings))
@@ -110,7 +111,7 @@ async def test_router_routes_a_lead_over_sasl_scram(
         sasl_address(scram_broker), redis_url, topic_prefix, redis_prefix, tmp_path, RULEBOOK,
         **sasl_env(PASSWORD),
     )  # fmt: skip
-    router = workers.start("router")
+    router = workers.start("all")
     producer = make_producer(settings)
     out = AIOKafkaConsumer(
         topics.name("assignments"), **client_options(settings), auto_offset_reset="earliest"
