@@ -139,6 +139,9 @@ class HttpSettings(_Section):
     host: str = "127.0.0.1"
     # 0 picks a free port (logged at start); the worker CLI sets one per role.
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    # When set, /metrics and /readyz need `Authorization: Bearer <token>`; /healthz
+    # (the liveness probe) stays open.
+    bearer_token: SecretStr | None = None
 
 
 class MetricsSettings(_Section):

@@ -201,7 +201,8 @@ class Worker:
             await check_redis(self.redis, self.settings.redis)
             await self.producer.start()
             await self._set_buckets()
-            app = make_app(self.registry, self.readiness)
+            token = self.settings.http.bearer_token
+            app = make_app(self.registry, self.readiness, token.get_secret_value() if token else None)
             runner, port = await start_http(app, self.settings.http.host, self.settings.http.port)
             if on_http_port is not None:
                 on_http_port.set_result(port)
