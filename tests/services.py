@@ -23,7 +23,7 @@ from router.devinfra import (
     KafkaBroker,
     PortInUseError,
     RedisServer,
-    ScramListener,
+    SaslListener,
     free_ports,
 )
 
@@ -83,16 +83,16 @@ def start_redis(workdir: Path) -> RedisServer:
     )
 
 
-def start_kafka_scram(workdir: Path, users: Mapping[str, str], mechanisms: tuple[str, ...]) -> KafkaBroker:
-    """A broker of its own with a SASL_PLAINTEXT SCRAM listener (`broker.scram.port`)
-    besides the PLAINTEXT one; `users` are created at format time."""
+def start_kafka_sasl(workdir: Path, users: Mapping[str, str], mechanisms: tuple[str, ...]) -> KafkaBroker:
+    """A broker of its own with a SASL_PLAINTEXT listener (`broker.sasl.port`) besides
+    the PLAINTEXT one, where `users` authenticate with any of `mechanisms`."""
     return _start(
         lambda p: KafkaBroker(
             workdir,
             port=p[0],
             controller_port=p[1],
             owner_pid=os.getpid(),
-            scram=ScramListener(p[2], users, mechanisms),
+            sasl=SaslListener(p[2], users, mechanisms),
         ),
         3,
         "Kafka broker with SASL",

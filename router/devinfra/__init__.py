@@ -4,7 +4,7 @@ Only tests and the `dev` commands use this package; the routing path never impor
 """
 
 from router.devinfra.dev import DevStatus, dev_down, dev_status, dev_up
-from router.devinfra.kafka import KafkaBroker, ScramListener, ensure_kafka_jars
+from router.devinfra.kafka import KafkaBroker, SaslListener, ensure_kafka_jars
 from router.devinfra.process import InfraError, PortInUseError, free_port, free_ports
 from router.devinfra.redis_server import RedisServer
 from router.devinfra.topics import ensure_topics
@@ -15,7 +15,7 @@ __all__ = [
     "KafkaBroker",
     "PortInUseError",
     "RedisServer",
-    "ScramListener",
+    "SaslListener",
     "dev_down",
     "dev_status",
     "dev_up",

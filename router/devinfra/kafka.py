@@ -114,17 +114,19 @@ def new_cluster_id() -> str:
 
 
 @dataclass(frozen=True)
-class ScramListener:
-    """An extra SASL_PLAINTEXT listener with SCRAM users created at format time.
+class SaslListener:
+    """An extra SASL_PLAINTEXT listener for `users` (name -> password).
 
-    The PLAINTEXT listener stays (readiness probes and topic set-up use it), as do
-    the controller and inter-broker ones: only clients on `port` must authenticate.
-    Passwords reach the StorageTool command line, so this is for test brokers only.
+    SCRAM mechanisms get their credentials at format time (`--add-scram`), PLAIN from
+    the listener's JAAS config. The PLAINTEXT listener stays (readiness probes and
+    topic set-up use it), as do the controller and inter-broker ones: only clients on
+    `port` must authenticate. Passwords land on the StorageTool command line and in
+    server.properties, so this is for test brokers only.
     """
 
     port: int
     users: Mapping[str, str] = field(default_factory=dict)
-    # Each user gets a credential for every mechanism listed.
+    # Every user can authenticate with each mechanism listed.
     mechanisms: tuple[str, ...] = ("SCRAM-SHA-512",)
 
 
@@ -143,11 +145,11 @@ class KafkaBroker(DetachedServer):
         version: str = DEFAULT_VERSION,
         libs_dir: Path | None = None,
         owner_pid: int | None = None,
-        scram: ScramListener | None = None,
+        sasl: SaslListener | None = None,
     ) -> None:
         super().__init__(workdir, host, port, owner_pid)
         self.controller_port = controller_port
-        self.scram = scram
+        self.sasl = sasl
         self.version = version
         self.libs_dir = libs_dir
         self.config_path = self.workdir / "server.properties"
@@ -194,7 +196,7 @@ class KafkaBroker(DetachedServer):
             new_cluster_id(),
             "-c",
             str(self.config_path),
-            *self._scram_format_args(),
+            *self._sasl_format_args(),
         )
         try:
             out = subprocess.run(  # noqa: S603 - argv list built here, no shell
@@ -206,21 +208,26 @@ class KafkaBroker(DetachedServer):
             log = "\n".join((out.stdout + out.stderr).splitlines()[-40:])
             raise InfraError(f"formatting Kafka storage in {self.data_dir} failed:\n{log}")
 
-    def _scram_format_args(self) -> list[str]:
-        if self.scram is None:
+    def _sasl_format_args(self) -> list[str]:
+        if self.sasl is None:
             return []
         args: list[str] = []
-        for mech in self.scram.mechanisms:
-            for name, password in self.scram.users.items():
-                args += ["--add-scram", f"{mech}=[name={name},password={password}]"]
+        for mech in self.sasl.mechanisms:
+            if mech.startswith("SCRAM-"):
+                for name, password in self.sasl.users.items():
+                    args += ["--add-scram", f"{mech}=[name={name},password={password}]"]
         return args
 
-    def _scram_properties(self) -> dict[str, str]:
-        if self.scram is None:
+    def _sasl_properties(self) -> dict[str, str]:
+        if self.sasl is None:
             return {}
-        login = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-        props = {"sasl.enabled.mechanisms": ",".join(self.scram.mechanisms)}
-        for mech in self.scram.mechanisms:
+        props = {"sasl.enabled.mechanisms": ",".join(self.sasl.mechanisms)}
+        for mech in self.sasl.mechanisms:
+            if mech == "PLAIN":
+                users = " ".join(f'user_{name}="{password}"' for name, password in self.sasl.users.items())
+                login = f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"
+            else:
+                login = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
             props[f"listener.name.sasl_plaintext.{mech.lower()}.sasl.jaas.config"] = login
         return props
 
@@ -228,8 +235,8 @@ class KafkaBroker(DetachedServer):
         h, p, c = self.host, self.port, self.controller_port
         listeners = f"PLAINTEXT://{h}:{p}"
         protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
-        if self.scram is not None:
-            listeners += f",SASL_PLAINTEXT://{h}:{self.scram.port}"
+        if self.sasl is not None:
+            listeners += f",SASL_PLAINTEXT://{h}:{self.sasl.port}"
             protocols += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
         props = {
             "process.roles": "broker,controller",
@@ -253,6 +260,6 @@ class KafkaBroker(DetachedServer):
             "share.coordinator.state.topic.min.isr": "1",
             # Consumers in tests join at once instead of waiting 3 s for more members.
             "group.initial.rebalance.delay.ms": "0",
-            **self._scram_properties(),
+            **self._sasl_properties(),
         }
         return "".join(f"{key}={value}\n" for key, value in props.items())

@@ -1,9 +1,11 @@
-"""Kafka SASL/SCRAM against a real broker of its own (not the session broker).
+"""Kafka SASL (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN) against a real broker of its own,
+not the session broker.
 
-The broker has a SASL_PLAINTEXT listener that accepts SCRAM-SHA-256 and -512, with a
-user created at format time; its PLAINTEXT listener is left for the broker's own
-readiness probe and is not used by these tests. Workers, CLI and test clients get
-their connection options from `router.kafka.client_options`, as in production.
+The broker has a SASL_PLAINTEXT listener that accepts all three mechanisms for one
+user (SCRAM credentials created at format time, PLAIN from the listener's JAAS
+config); its PLAINTEXT listener is left for the broker's own readiness probe and is
+not used by these tests. Workers, CLI and test clients get their connection options
+from `router.kafka.client_options`, as in production.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from router.devinfra import KafkaBroker, ensure_topics
 from router.errors import CredentialsRejected
 from router.kafka import client_options, make_producer
 from router.settings import KafkaSettings, Settings, TopicSettings
-from tests.services import start_kafka_scram
+from tests.services import start_kafka_sasl
 from tests.workers import next_events, workers_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -35,7 +37,7 @@ USER = "alice"
 # Distinctive, so a leak into any output is unmistakable.
 PASSWORD = f"Scram-Pw-{uuid.uuid4().hex[:12]}"
 WRONG_PASSWORD = f"Wrong-Pw-{uuid.uuid4().hex[:12]}"
-MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
 RULEBOOK = """
 version: sasl-1
 reps: [{id: r1, teams: [t], capacity: 100}]
@@ -45,8 +47,8 @@ routes: [{id: all, assign: {team: t}}]
 
 
 @pytest.fixture(scope="module")
-def scram_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    broker = start_kafka_scram(tmp_path_factory.mktemp("kafka-sasl"), {USER: PASSWORD}, MECHANISMS)
+def sasl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    broker = start_kafka_sasl(tmp_path_factory.mktemp("kafka-sasl"), {USER: PASSWORD}, MECHANISMS)
     try:
         yield broker
     finally:
@@ -54,8 +56,8 @@ def scram_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
 
 
 def sasl_address(broker: KafkaBroker) -> str:
-    assert broker.scram is not None
-    return f"{broker.host}:{broker.scram.port}"
+    assert broker.sasl is not None
+    return f"{broker.host}:{broker.sasl.port}"
 
 
 def sasl_env(password: str, mechanism: str = "SCRAM-SHA-512") -> dict[str, str]:
@@ -79,13 +81,13 @@ def kafka_settings(broker: KafkaBroker, password: str, mechanism: str = "SCRAM-S
 
 @pytest.mark.parametrize("mechanism", MECHANISMS)
 async def test_credentials_check_accepts_the_right_password_and_names_a_wrong_one(
-    scram_broker: KafkaBroker, mechanism: str
+    sasl_broker: KafkaBroker, mechanism: str
 ) -> None:
-    """The start-up check passes with the right SCRAM password and raises
+    """The start-up check passes with the right password and raises
     CredentialsRejected naming Kafka authentication, the user and the mechanism (never
     the password) with a wrong one; a settings repr never shows the password."""
-    await check_kafka(kafka_settings(scram_broker, PASSWORD, mechanism))
-    wrong = kafka_settings(scram_broker, WRONG_PASSWORD, mechanism)
+    await check_kafka(kafka_settings(sasl_broker, PASSWORD, mechanism))
+    wrong = kafka_settings(sasl_broker, WRONG_PASSWORD, mechanism)
     with pytest.raises(CredentialsRejected) as caught:
         await check_kafka(wrong)
     message = str(caught.value)
@@ -97,18 +99,18 @@ async def test_credentials_check_accepts_the_right_password_and_names_a_wrong_on
 
 
 async def test_worker_routes_a_lead_over_sasl_scram(
-    scram_broker: KafkaBroker, redis_url: str, topic_prefix: str, redis_prefix: str, tmp_path: Path
+    sasl_broker: KafkaBroker, redis_url: str, topic_prefix: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     """A worker process (router and monitor: every Kafka client a worker makes) given
     SASL_PLAINTEXT + SCRAM-SHA-512 settings gets ready and routes a lead end to end:
     topics created over SASL, the lead produced over SASL, its lead.assigned read back
     by a SASL consumer. `leadrouter dlq inspect` reaches the broker with the same
     settings. The password is in no output."""
-    settings = kafka_settings(scram_broker, PASSWORD)
+    settings = kafka_settings(sasl_broker, PASSWORD)
     topics = TopicSettings(prefix=topic_prefix, partitions=1)
     await ensure_topics(settings.bootstrap_servers, topics.all_topics(), options=client_options(settings))
     workers = workers_for(
-        sasl_address(scram_broker), redis_url, topic_prefix, redis_prefix, tmp_path, RULEBOOK,
+        sasl_address(sasl_broker), redis_url, topic_prefix, redis_prefix, tmp_path, RULEBOOK,
         **sasl_env(PASSWORD),
     )  # fmt: skip
     router = workers.start("all")
@@ -144,13 +146,13 @@ async def test_worker_routes_a_lead_over_sasl_scram(
 
 
 def test_wrong_password_stops_the_worker_with_a_clear_error(
-    scram_broker: KafkaBroker, redis_url: str, topic_prefix: str, redis_prefix: str, tmp_path: Path
+    sasl_broker: KafkaBroker, redis_url: str, topic_prefix: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     """A worker given a wrong SASL password neither hangs nor retries: it exits with
     status 3 after one `worker.credentials_rejected` line that names Kafka
     authentication and the user; neither password appears anywhere in its output."""
     workers = workers_for(
-        sasl_address(scram_broker), redis_url, topic_prefix, redis_prefix, tmp_path, RULEBOOK,
+        sasl_address(sasl_broker), redis_url, topic_prefix, redis_prefix, tmp_path, RULEBOOK,
         **sasl_env(WRONG_PASSWORD),
     )  # fmt: skip
     worker = workers.start("router")
