@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError, TryAgainError
@@ -143,14 +143,27 @@ class ConsumeLoop:
             if batches and not await self._process_batch(batches, stop):
                 return  # stopping mid-retry: leave the batch uncommitted for redelivery
             if batches:
-                await self._consumer.commit(
-                    {tp: OffsetAndMetadata(recs[-1].offset + 1, "") for tp, recs in batches.items()}
-                )
+                await self._commit(batches)
                 self._metrics.batch_seconds.labels(self.name).observe(time.time() - polled_at)
             await self._record_lag()
             if self._on_polled is not None:
                 await self._on_polled(self._consumer, polled_at, batches)
             self.last_progress = time.monotonic()
+
+    async def _commit(self, batches: Batches) -> None:
+        """Commit a processed batch, unless the group rebalanced meanwhile.
+
+        A worker joining or leaving (a restart, a broker restart) can move the
+        batch's partitions while it is processed; the commit then fails. Its side
+        effects are done and published, and whoever owns the partitions now starts
+        from the last committed offset and processes it again, idempotently. So this
+        is not a reason to exit: the next poll rejoins the group.
+        """
+        offsets = {tp: OffsetAndMetadata(recs[-1].offset + 1, "") for tp, recs in batches.items()}
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log(logger, "commit.skipped", logging.WARNING, worker=self.name, error=repr(exc))
 
     async def _record_lag(self) -> None:
         reported: set[tuple[str, str]] = set()
