@@ -19,22 +19,37 @@ from rules.decide import Assignment, Decision, Queued
 from rules.selection import RepState
 
 _ASSIGN = resources.files("router").joinpath("lua/assign.lua").read_text()
-# Many decisions in one call: assign.lua's body as a function, applied in order to 10
-# KEYS and 4 ARGV each, stopping after the first result that is not 'ok'.
+# Many decisions in one call: assign.lua's body as a function, applied in order,
+# stopping after the first result that is not 'ok'. KEYS: the six keys every decision
+# shares (open, last-assigned, retry, outbox, reassign, untouched), then four per
+# decision (lead, pool, due, daily); ARGV: assign.lua's four per decision.
 _ASSIGN_BATCH = f"""
 local function assign(KEYS, ARGV)
 {_ASSIGN}
 end
 local results = {{}}
 for i = 0, #ARGV / 4 - 1 do
-  local keys = {{}}
-  for j = 1, 10 do keys[j] = KEYS[i * 10 + j] end
-  local result = assign(keys, {{ARGV[i * 4 + 1], ARGV[i * 4 + 2], ARGV[i * 4 + 3], ARGV[i * 4 + 4]}})
+  local k, a = 6 + i * 4, i * 4
+  local keys = {{KEYS[k + 1], KEYS[k + 2], KEYS[1], KEYS[k + 3], KEYS[2], KEYS[k + 4], KEYS[3], KEYS[4],
+    KEYS[5], KEYS[6]}}
+  local result = assign(keys, {{ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]}})
   results[#results + 1] = result
   if result[1] ~= 'ok' then break end
 end
 return results
 """
+_SHARED_KEYS = (2, 4, 6, 7, 8, 9)  # positions in assign.lua's KEYS of the shared ones
+_OWN_KEYS = (0, 1, 3, 5)
+# Each lead's (event, published) in one command rather than one HMGET each.
+_READ_LEADS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local fields = redis.call('HMGET', key, 'event', 'published')
+  out[2 * i - 1], out[2 * i] = fields[1], fields[2]
+end
+return out
+"""
+_MARK_PUBLISHED = "for _, key in ipairs(KEYS) do redis.call('HSET', key, 'published', '1') end"
 # Decisions per batch call: bounds how long one call holds Redis (about 20 us each).
 BATCH_COMMIT = 100
 # Daily counts outlive the longest local day anywhere (UTC-12 to UTC+14) with margin.
@@ -121,6 +136,8 @@ class AssignmentStore:
         self._outbox_topics = outbox_topics
         self._assign = redis.register_script(_ASSIGN)
         self._assign_batch = redis.register_script(_ASSIGN_BATCH)
+        self._read_leads = redis.register_script(_READ_LEADS)
+        self._mark_published = redis.register_script(_MARK_PUBLISHED)
         # Timer buckets: the partition count of the activities topic (set at start-up).
         self.buckets = 1
 
@@ -139,8 +156,10 @@ class AssignmentStore:
         days = sorted({rep.local_day(now).isoformat() for rep in book.reps.values()})
         with self._timed("read_state"):
             async with self._redis.pipeline(transaction=False) as pipe:
-                for lead_id in lead_ids:
-                    pipe.hmget(self._keys.lead(lead_id), ["event", "published"])
+                if len(lead_ids) == 1:
+                    pipe.hmget(self._keys.lead(lead_ids[0]), ["event", "published"])
+                else:
+                    await self._read_leads(keys=[self._keys.lead(i) for i in lead_ids], client=pipe)
                 for team in teams:
                     pipe.hgetall(self._keys.pool(team))
                 pipe.hgetall(self._keys.open)
@@ -149,8 +168,10 @@ class AssignmentStore:
                 for day in days:
                     pipe.hgetall(self._keys.daily(day))
                 results = await pipe.execute()
-        leads, rest = results[: len(lead_ids)], results[len(lead_ids) :]
-        pools, rest = rest[: len(teams)], rest[len(teams) :]
+        flat = results[0]
+        # The script returns Lua's false for a missing field: nil here, as HMGET's.
+        leads = [(flat[i], flat[i + 1]) for i in range(0, 2 * len(lead_ids), 2)]
+        pools, rest = results[1 : 1 + len(teams)], results[1 + len(teams) :]
         open_leads, last, status, daily = rest[0], rest[1], rest[2], rest[3:]
         existing = [
             Existing(event, published == b"1") if event is not None else None for event, published in leads
@@ -217,7 +238,9 @@ class AssignmentStore:
             chunk = commits[start : start + BATCH_COMMIT]
             for c in chunk:
                 k, a = self._call(c.lead_id, c.decision, c.event, **c.kwargs)
-                keys += k
+                if not keys:
+                    keys = [k[i] for i in _SHARED_KEYS]
+                keys += [k[i] for i in _OWN_KEYS]
                 args += a
             with self._timed("assign_batch"):
                 raw = await self._assign_batch(keys=keys, args=args)
@@ -344,8 +367,7 @@ class AssignmentStore:
         return _raw(event), _raw(trace)
 
     async def mark_published(self, lead_ids: Iterable[str]) -> None:
-        with self._timed("mark_published"):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for lead_id in lead_ids:
-                    pipe.hset(self._keys.lead(lead_id), "published", "1")
-                await pipe.execute()
+        keys = [self._keys.lead(lead_id) for lead_id in lead_ids]
+        if keys:
+            with self._timed("mark_published"):
+                await self._mark_published(keys=keys)
