@@ -103,6 +103,7 @@ class SystemRun:
     max_count: int
     max_latency: Latency
     max_cpu: float  # share of one core used by the system's process in the max phase
+    cpu_per_item: float  # CPU seconds of the system's process per lead in the max phase
     redis_cpu: float
     rates: tuple[tuple[float, Latency], ...]
 
@@ -149,6 +150,7 @@ class PipelineResult:
         lines += [
             row("  latency while saturated", r.max_latency.text(), c.max_latency.text() if c else ""),
             row("  CPU of the process", _core(r.max_cpu), _core(c.max_cpu) if c else ""),
+            row("  CPU per lead", _us(r.cpu_per_item), _us(c.cpu_per_item) if c else ""),
             row("  CPU of redis-server", _core(r.redis_cpu), _core(c.redis_cpu) if c else ""),
         ]
         ceiling_rates = dict(c.rates) if c else {}
@@ -170,6 +172,10 @@ class PipelineResult:
             if latency.count and latency.rate < rate * 0.9:
                 lines.append(row("  read back at", f"{latency.rate:,.0f}/s: fell behind", ""))
         return lines
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.0f} us"
 
 
 def _core(share: float) -> str:
@@ -326,7 +332,8 @@ async def _measure(
         read = [reader.seen[k] for k in sent if k in reader.seen]
         last = max(read) if read else time.time()
         wall = max(last - started, 1e-9)
-        cpu = (system.cpu_seconds() - cpu0) / wall
+        cpu_seconds = system.cpu_seconds() - cpu0
+        cpu = cpu_seconds / wall
         redis_cpu = (await _redis_cpu(redis) - redis0) / wall
         max_latency = Latency.of(
             [reader.seen[k] - t for k, t in sent.items() if k in reader.seen], o.count, wall
@@ -347,7 +354,14 @@ async def _measure(
             rates.append((rate, Latency.of(latencies, len(sent), span)))
             system.check()
         return SystemRun(
-            system.name, max_latency.count / wall, o.count, max_latency, cpu, redis_cpu, tuple(rates)
+            system.name,
+            max_latency.count / wall,
+            o.count,
+            max_latency,
+            cpu,
+            cpu_seconds / o.count,
+            redis_cpu,
+            tuple(rates),
         )
     finally:
         system.stop()
