@@ -45,6 +45,7 @@ from tests.chaos.harness import (
     Ledger,
     OpenSampler,
     Supervisor,
+    Touch,
     Traffic,
     follow,
     read_all,
@@ -83,7 +84,7 @@ class Chaos:
         self.broker_up = asyncio.Event()
         self.broker_up.set()
         self.figures: dict[str, Any] = {}
-        self.thawed: tuple[float, float] | None = None  # epoch seconds Redis was stopped, thawed
+        self.redis_down: list[tuple[float, float]] = []  # epoch seconds: crashed to ready, frozen to thawed
         self.broker_down: tuple[float, float] | None = None  # epoch seconds the broker was down
         self.t0 = 0.0
 
@@ -118,9 +119,11 @@ class Chaos:
         began = time.monotonic()
         pid = self.redis.pid
         assert pid is not None
+        killed = time.time()
         os.kill(pid, signal.SIGKILL)
         assert wait_for(lambda: not pid_alive(pid), 10), "redis-server survived SIGKILL"
         await asyncio.to_thread(self.redis.start)
+        self.redis_down.append((killed, time.time()))
         self.figures["redis SIGKILL to ready (s)"] = round(time.monotonic() - began, 1)
         self.figures["all workers ready after the redis crash (s)"] = await self.all_ready(began)
 
@@ -128,7 +131,7 @@ class Chaos:
         pid = self.redis.pid
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)
-        began = time.monotonic()
+        began, frozen = time.monotonic(), time.time()
         try:
             ready_while_stopped: list[str] = []
             unready: set[int] = set()
@@ -145,7 +148,7 @@ class Chaos:
                 await asyncio.sleep(0.5)
         finally:
             os.kill(pid, signal.SIGCONT)
-            self.thawed = (time.time() - REDIS_STOP_SECONDS, time.time())
+            self.redis_down.append((frozen, time.time()))
         self.figures["redis stopped (s)"] = round(time.monotonic() - began, 1)
         assert not ready_while_stopped, f"ready while Redis was stopped: {ready_while_stopped}"
         never = [f"{w.role}:{w.port}" for w in self.supervisor.slots if w.port in answered - unready]
@@ -197,11 +200,23 @@ async def redis_state(url: str, keys: RedisKeys) -> dict[str, Any]:
         await client.aclose()
 
 
+def first_assignments(ledger: Ledger) -> dict[str, dict[str, Any]]:
+    return {e["lead_id"]: e for e in reversed(ledger.events["lead.assigned"])}
+
+
+Windows = list[tuple[float, float]]
+
+
+def touched_while(leads: set[str], touches: dict[str, list[Touch]], windows: Windows) -> int:
+    """How many of `leads` had a touch made while Redis was down."""
+    return sum(any(a <= t.occurred_at <= b for t in touches[lead] for a, b in windows) for lead in leads)
+
+
 def drained(traffic: Traffic, ledger: Ledger) -> bool:
     """Everything owed has come out (judged on the live ledger)."""
     if not traffic.idle:
         return False
-    assigned = {e["lead_id"]: e for e in ledger.events["lead.assigned"]}
+    assigned = first_assignments(ledger)
     if set(traffic.plans) - set(assigned):
         return False
     v = classify(assigned, traffic.touches)
@@ -300,8 +315,11 @@ async def run(broker: KafkaBroker, redis: RedisServer, tmp_path: Path, seed: int
     assert not state["timers"], f"SLA timers left in Redis: {state['timers']}"
     assert state["retry"] == 0, "no lead left waiting"
     assert state["outbox"] == 0, "the outbox was published"
-    if chaos.thawed is not None:
-        frozen, thawed = chaos.thawed
+    if chaos.redis_down:
+        figures["touched in time while redis was down (no breach)"] = touched_while(
+            classify(first_assignments(ledger), traffic.touches).in_time, traffic.touches, chaos.redis_down
+        )
+        frozen, thawed = chaos.redis_down[-1]
         overdue = [
             datetime.fromisoformat(e["detected_at"]).timestamp() - thawed
             for e in ledger.events["sla.breached"]
