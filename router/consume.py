@@ -27,6 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from monitors.metrics import Metrics
 from router.errors import DlqReason, InvalidEvent, TransientError
+from router.kafka import send_now
 from router.logs import log, log_exception
 from router.settings import TopicSettings
 
@@ -100,6 +101,7 @@ class Outbox:
     async def flush(self) -> None:
         pending, self._pending = self._pending, []
         if pending:
+            send_now(self._producer)
             await asyncio.gather(*pending)
 
 

@@ -35,14 +35,40 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
 
 def make_producer(settings: KafkaSettings) -> AIOKafkaProducer:
     # acks=all + idempotence: a retried send never duplicates or reorders within a
-    # partition; a small linger lets a poll's outputs share one request.
+    # partition. A poll's outputs wait (linger) to share requests: with idempotence
+    # only one request per broker is in flight, so many small ones queue behind each
+    # other; `send_now` sends the rest as soon as the batch is processed, and batches
+    # of up to 1 MiB (the broker's default record batch limit) let it be one request.
     return AIOKafkaProducer(
         **client_options(settings),
         acks="all",
         enable_idempotence=True,
-        linger_ms=2,
+        linger_ms=LINGER_MS,
+        max_batch_size=1_048_000,
         request_timeout_ms=30_000,
     )
+
+
+LINGER_MS = 10
+
+
+def send_now(producer: AIOKafkaProducer) -> None:
+    """Send what the producer holds now instead of after linger_ms.
+
+    aiokafka has no public call for it (flush() waits out the linger): this is what
+    its flush_for_commit does, closing the open batches and waking the sender.
+    Without those internals (another aiokafka), records go out after the linger.
+    """
+    accumulator = getattr(producer, "_message_accumulator", None)
+    try:
+        for batches in accumulator._batches.values():  # type: ignore[union-attr]
+            for batch in batches:
+                batch._builder.close()
+        waiter = accumulator._waiter_future  # type: ignore[union-attr]
+        if not waiter.done():
+            waiter.set_result(None)
+    except AttributeError:
+        return
 
 
 def make_consumer(

@@ -16,7 +16,7 @@ import sys
 
 from aiokafka.structs import OffsetAndMetadata
 
-from router.kafka import make_consumer, make_producer
+from router.kafka import make_consumer, make_producer, send_now
 from router.settings import KafkaSettings
 
 
@@ -36,6 +36,7 @@ async def copy_loop(settings: KafkaSettings, source: str, target: str, stop: asy
             for records in batches.values():
                 for record in records:
                     pending.append(await producer.send(target, value=record.value, key=record.key))
+            send_now(producer)  # as the router's Outbox.flush does
             await asyncio.gather(*pending)
             await consumer.commit(
                 {tp: OffsetAndMetadata(recs[-1].offset + 1, "") for tp, recs in batches.items()}
