@@ -117,6 +117,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     pipe_bench.add_argument("--redis-url", help="Redis URL (default: LEADROUTER_REDIS__URL)")
     pipe_bench.add_argument("--record", type=Path, help="append the figures to this markdown file")
+    scale_bench = bench_sub.add_parser(
+        "scale", help="throughput and latency of 1, 2 and 4 router processes on topics of 8 partitions"
+    )
+    scale_bench.add_argument("--processes", type=_rates, default=(1.0, 2.0, 4.0), help="comma-separated")
+    scale_bench.add_argument("--partitions", type=int, default=8)
+    scale_bench.add_argument("--count", type=int, default=20_000, help="leads for the max-throughput phase")
+    scale_bench.add_argument("--rate", type=float, default=1000.0, help="leads/s of the latency phase")
+    scale_bench.add_argument("--duration", type=float, default=10.0, help="seconds of the latency phase")
+    scale_bench.add_argument("--drain-seconds", type=float, default=120.0, help="longest wait for a phase")
+    scale_bench.add_argument(
+        "--kafka", help="bootstrap servers (default: LEADROUTER_KAFKA__BOOTSTRAP_SERVERS)"
+    )
+    scale_bench.add_argument("--redis-url", help="Redis URL (default: LEADROUTER_REDIS__URL)")
+    scale_bench.add_argument("--record", type=Path, help="append the figures to this markdown file")
 
     from router.errors import DLQ_REASONS
 
@@ -461,24 +475,35 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
     from router.bench.record import append
     from router.devinfra.process import InfraError
 
+    scale = args.scenario == "scale"
+    rates = (args.rate,) if scale else args.rates
+    ceiling = not scale and not args.no_ceiling
     options = pipeline.PipelineOptions(
-        args.count, args.rates, args.duration, args.partitions, args.drain_seconds, not args.no_ceiling
+        args.count, rates, args.duration, args.partitions, args.drain_seconds, ceiling
     )
+    processes = [int(n) for n in args.processes] if scale else [1]
+    if min(processes) < 1:
+        print("leadrouter bench scale: --processes must be positive", file=sys.stderr)
+        return 2
     if (problem := options.problem()) is not None:
-        print(f"leadrouter bench pipeline: {problem}", file=sys.stderr)
+        print(f"leadrouter bench {args.scenario}: {problem}", file=sys.stderr)
         return 2
     settings = Settings()
     bootstrap = args.kafka or settings.kafka.bootstrap_servers
     redis_url = args.redis_url or settings.redis.url.get_secret_value()
+    say = lambda note: print(note, file=sys.stderr)  # noqa: E731
     try:
-        result = pipeline.run(options, bootstrap, redis_url, lambda note: print(note, file=sys.stderr))
+        if scale:
+            lines = pipeline.run_scale(processes, options, bootstrap, redis_url, say).lines()
+        else:
+            lines = pipeline.run(options, bootstrap, redis_url, say).lines()
     except (InfraError, RedisError, KafkaError, OSError, RuntimeError) as exc:
-        print(f"leadrouter bench pipeline: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"leadrouter bench {args.scenario}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    for line in result.lines():
+    for line in lines:
         print(line)
     if args.record is not None:
-        append(args.record, "pipeline", result.lines())
+        append(args.record, args.scenario, lines)
         print(f"recorded in {args.record}")
     return 0
 
@@ -487,7 +512,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from router.bench import decide
     from router.bench.record import append
 
-    if args.scenario == "pipeline":
+    if args.scenario in ("pipeline", "scale"):
         return _bench_pipeline(args)
     if args.scenario == "sla":
         from redis.exceptions import RedisError

@@ -50,6 +50,7 @@ TARGET_P99 = 0.050  # s, publish -> assignment at 1,000 leads/s
 TARGET_RATE = 1000.0
 WARMUP = 300  # leads through each system before anything is timed
 TEMPLATES = 5000  # distinct synthetic leads; ids are unique per event
+SETTLE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,44 +251,56 @@ class _Leads:
 
 @dataclass
 class _System:
+    """The system under test: one process per command, all on the same topics."""
+
     name: str
-    command: list[str]
+    commands: list[list[str]]
     env: dict[str, str]
     source: str
     sink: str
-    log: Path
-    http_port: int | None = None
-    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    log_dir: Path
+    http_ports: list[int] = field(default_factory=list)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
+
+    def log(self, i: int) -> Path:
+        return self.log_dir / f"{self.name.replace(' ', '-')}-{i}.log"
 
     def start(self) -> None:
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
-                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
+        for i, command in enumerate(self.commands):
+            with self.log(i).open("wb") as log:
+                self.procs.append(
+                    subprocess.Popen(  # noqa: S603 - this interpreter, our own module
+                        command, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                    )
+                )
 
     def check(self) -> None:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            tail = self.log.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{tail}")
+        for i, proc in enumerate(self.procs):
+            if proc.poll() is not None:
+                tail = self.log(i).read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{self.name} exited {proc.returncode}:\n{tail}")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
     def cpu_seconds(self) -> float:
-        assert self.proc is not None
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return math.nan
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time of every process of the system so far."""
+        total = 0.0
+        for proc in self.procs:
+            try:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return math.nan
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
 
 async def _redis_cpu(redis: Redis) -> float:
@@ -311,8 +324,7 @@ async def _measure(
     reading = asyncio.create_task(reader.run(stop))
     try:
         system.start()
-        if system.http_port is not None:
-            await _wait_ready(system)
+        await _wait_ready(system)
         say(f"{system.name}: warming up")
         keys = [await _send(producer, system.source, stream.event("warm", i), {}) for i in range(WARMUP)]
         await producer.flush()
@@ -320,6 +332,8 @@ async def _measure(
         system.check()
         if any(k not in reader.seen for k in keys):
             raise RuntimeError(f"{system.name}: warm-up leads not read back within 90 s")
+        if len(system.procs) > 1:
+            await asyncio.sleep(SETTLE_SECONDS)  # the group's last rebalance, after every member joined
 
         say(f"{system.name}: {o.count:,} leads as fast as they go")
         sent: dict[bytes, float] = {}
@@ -413,12 +427,31 @@ def _ready(port: int) -> bool:
 
 async def _wait_ready(system: _System, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    waiting = list(system.http_ports)
+    while waiting and time.monotonic() < deadline:
         system.check()
-        if system.http_port is not None and await asyncio.to_thread(_ready, system.http_port):
-            return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{system.name} not ready within {seconds:.0f} s:\n{system.log.read_text()[-3000:]}")
+        waiting = [port for port in waiting if not await asyncio.to_thread(_ready, port)]
+        if waiting:
+            await asyncio.sleep(0.2)
+    if waiting:
+        raise RuntimeError(
+            f"{system.name} not ready within {seconds:.0f} s:\n{system.log(0).read_text()[-3000:]}"
+        )
+
+
+def _routers(
+    copies: int, run: str, topics: TopicSettings, bootstrap: str, redis_url: str, redis_prefix: str,
+    book_path: Path, log_dir: Path,
+) -> _System:  # fmt: skip
+    ports = [free_port() for _ in range(copies)]
+    worker = [sys.executable, "-m", "router.cli", "worker", "--role", "router", "--http-port"]
+    env = _env(kafka__bootstrap_servers=bootstrap, kafka__group_prefix=f"bench-{run}", redis__url=redis_url,
+               redis__prefix=redis_prefix, topics__prefix=topics.prefix,
+               topics__partitions=str(topics.partitions), rulebook=str(book_path))  # fmt: skip
+    return _System(
+        "leadrouter", [[*worker, str(port)] for port in ports], env, topics.name(topics.leads),
+        topics.name(topics.assignments), log_dir, ports,
+    )  # fmt: skip
 
 
 async def run_async(
@@ -437,19 +470,11 @@ async def run_async(
     with tempfile.TemporaryDirectory(prefix="leadrouter-bench-") as tmp:
         book_path = Path(tmp) / "rulebook.yaml"
         book_path.write_text(yaml.safe_dump(bench_rulebook(), sort_keys=False))
-        port = free_port()
-        router = _System(
-            "leadrouter",
-            [sys.executable, "-m", "router.cli", "worker", "--role", "router", "--http-port", str(port)],
-            _env(kafka__bootstrap_servers=bootstrap, kafka__group_prefix=f"bench-{run}", redis__url=redis_url,
-                 redis__prefix=redis_prefix, topics__prefix=topics.prefix,
-                 topics__partitions=str(o.partitions), rulebook=str(book_path)),
-            topics.name(topics.leads), topics.name(topics.assignments), Path(tmp) / "router.log", port,
-        )  # fmt: skip
+        router = _routers(1, run, topics, bootstrap, redis_url, redis_prefix, book_path, Path(tmp))
         bare = _System(
             "bare aiokafka",
-            [sys.executable, "-m", "router.bench.bare", bootstrap, f"bench-{run}", bare_in, bare_out],
-            _env(), bare_in, bare_out, Path(tmp) / "bare.log",
+            [[sys.executable, "-m", "router.bench.bare", bootstrap, f"bench-{run}", bare_in, bare_out]],
+            _env(), bare_in, bare_out, Path(tmp),
         )  # fmt: skip
         try:
             mine = await _measure(router, stream, o, bootstrap, redis, say)
@@ -493,3 +518,84 @@ async def _delete_topics(bootstrap: str, names: list[str]) -> None:
 
 def run(o: PipelineOptions, bootstrap: str, redis_url: str, say: Callable[[str], None]) -> PipelineResult:
     return asyncio.run(run_async(o, bootstrap, redis_url, say))
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleResult:
+    partitions: int
+    count: int
+    rate: float
+    duration: float
+    runs: tuple[tuple[int, SystemRun], ...]  # (router processes, figures)
+    load: tuple[float, float]
+
+    def lines(self) -> list[str]:
+        counts = ", ".join(str(n) for n, _ in self.runs)
+
+        def row(*cells: str) -> str:
+            widths = (10, 18, 20, 14)
+            head = "".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=False))
+            return f"  {head}{cells[-1] if len(cells) > len(widths) else ''}".rstrip()
+
+        lines = [
+            f"scale: {counts} router processes (subprocesses, one consumer group) on topics of "
+            f"{self.partitions} partitions, {self.count:,} leads as fast as they go, then "
+            f"{self.rate:,g} leads/s for {self.duration:g} s",
+            f"  1-minute load average {self.load[0]:.1f} before, {self.load[1]:.1f} after, on "
+            f"{os.cpu_count()} cores shared by Kafka, redis-server, the routers and this bench process",
+            row(
+                "routers",
+                "max sustained",
+                "CPU (all routers)",
+                "CPU per lead",
+                f"latency at {self.rate:,g}/s",
+            ),
+        ]
+        for n, run in self.runs:
+            latency = run.rates[0][1] if run.rates else None
+            lines.append(
+                row(str(n), f"{run.max_rate:,.0f} leads/s", _core(run.max_cpu).replace(" of a core", " core"),
+                    _us(run.cpu_per_item), latency.text() if latency else "")
+            )  # fmt: skip
+        return lines
+
+
+async def run_scale_async(
+    processes: Sequence[int], o: PipelineOptions, bootstrap: str, redis_url: str, say: Callable[[str], None]
+) -> ScaleResult:
+    redis = Redis.from_url(redis_url)
+    load_before = os.getloadavg()[0]
+    runs = []
+    try:
+        for copies in processes:
+            run = uuid.uuid4().hex[:8]
+            topics = TopicSettings(prefix=f"bench-{run}-", partitions=o.partitions)
+            redis_prefix = f"bench-pipeline-{run}"
+            created = topics.all_topics()
+            say(f"{copies} router process(es): creating topics bench-{run}-*")
+            await ensure_topics(bootstrap, created)
+            with tempfile.TemporaryDirectory(prefix="leadrouter-bench-") as tmp:
+                book_path = Path(tmp) / "rulebook.yaml"
+                book_path.write_text(yaml.safe_dump(bench_rulebook(), sort_keys=False))
+                routers = _routers(
+                    copies, run, topics, bootstrap, redis_url, redis_prefix, book_path, Path(tmp)
+                )
+                routers.name = f"{copies} router(s)"
+                try:
+                    runs.append((copies, await _measure(routers, _Leads(run), o, bootstrap, redis, say)))
+                finally:
+                    routers.stop()
+                    await _delete_keys(redis, redis_prefix)
+                    await _delete_topics(bootstrap, list(created))
+    finally:
+        await redis.aclose()
+    rate = o.rates[0] if o.rates else 0.0
+    return ScaleResult(
+        o.partitions, o.count, rate, o.duration, tuple(runs), (load_before, os.getloadavg()[0])
+    )
+
+
+def run_scale(
+    processes: Sequence[int], o: PipelineOptions, bootstrap: str, redis_url: str, say: Callable[[str], None]
+) -> ScaleResult:
+    return asyncio.run(run_scale_async(processes, o, bootstrap, redis_url, say))

@@ -76,3 +76,19 @@ def test_bad_sizes_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """Non-positive sizes are a usage error (exit 2), said before any Kafka or Redis work."""
     assert main(["bench", "pipeline", "--count", "0"]) == 2
     assert "must be positive" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(170)
+def test_tiny_scale_run_reports_each_process_count(
+    kafka_bootstrap: str, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bench scale routes every lead with one and with two router processes in one group."""
+    args = ["bench", "scale", "--processes", "1,2", "--partitions", "2", "--count", "200", "--rate", "100"]
+    args += ["--duration", "1", "--drain-seconds", "60", "--kafka", kafka_bootstrap, "--redis-url", redis_url]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"scale: 1, 2 router processes .* on topics of 2 partitions", out), out
+    for n in (1, 2):
+        assert re.search(rf"\n  {n}\s+[\d,]+ leads/s\s+\d+% core\s+[\d,]+ us\s+p50 {MS}, p99 {MS}", out), out
+    assert "MISSING" not in out, out
+    assert not _leftover_keys(redis_url)
