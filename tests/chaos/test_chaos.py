@@ -53,7 +53,7 @@ from tests.chaos.harness import (
 )
 from tests.chaos.invariants import check_all, check_webhook_outbox, classify
 from tests.services import start_kafka, start_redis, unique
-from tests.workers import workers_for
+from tests.workers import WorkerProcess, workers_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(420)]
 
@@ -156,13 +156,25 @@ class Chaos:
         self.figures["workers seen unready while redis was stopped"] = len(unready)
         self.figures["all workers ready after the redis stop (s)"] = await self.all_ready(time.monotonic())
 
-    async def all_ready(self, since: float, within: float = 60.0) -> float:
+    async def all_ready(self, since: float, within: float = 60.0) -> str:
+        """Seconds until every worker is ready, and what the last one waited for."""
+        waiting = ""
         while time.monotonic() - since < within:
-            statuses = [await asyncio.to_thread(readiness, w) for w in self.supervisor.slots]
-            if all(status == 200 for status in statuses):
-                return round(time.monotonic() - since, 1)
+            answers = [await asyncio.to_thread(answer, w) for w in self.supervisor.slots]
+            if all(status == 200 for status, _ in answers):
+                return f"{time.monotonic() - since:.1f} (last waited for: {waiting or 'nothing'})"
+            waiting = "; ".join(body for status, body in answers if status != 200)
             await asyncio.sleep(0.5)
-        raise AssertionError(f"workers not ready {within:.0f}s after the fault: {self.supervisor.slots}")
+        raise AssertionError(f"workers not ready {within:.0f}s after the fault: {waiting}")
+
+
+def answer(worker: WorkerProcess) -> tuple[int | None, str]:
+    """/readyz status and body; (None, why) while the process does not answer."""
+    try:
+        status, body = worker.get("/readyz")
+    except OSError:
+        return None, f"{worker.role} not answering (starting?)"
+    return status, f"{worker.role} {body}"
 
 
 def redis_workdir(tmp_path: Path) -> Path:
