@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from router.assignments import AssignmentStore, CommitResult
 from router.codec import encode
-from router.outputs import assignment_event, decision_event
+from router.outputs import assignment_event, decision_event_json
 from router.rulebook_source import Rules
 from router.sla_plan import Armed, arm, epoch_ms
 from rules.decide import Assignment, Decision, Queued, decide
@@ -76,7 +76,7 @@ def plan(
     policy = armed.plan.policy.id if armed is not None else "default"
     version = rules.book.version
     payload = encode(assignment_event(event, decision, version, now, due, attempt, policy))
-    trace = encode(decision_event(lead.id, decision, version, attempt))
+    trace = decision_event_json(lead.id, decision, version, attempt)
     commit = dict(
         trace=trace, attempt=attempt, assigned_ms=epoch_ms(now), due_ms=epoch_ms(due), lead_event=lead_event,
         mode=mode, timers=armed.timers if armed else (), fields=armed.fields if armed else None,

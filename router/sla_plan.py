@@ -25,8 +25,12 @@ class Armed:
 
 
 def arm(rules: Rules, lead: Lead, decision: Assignment, attempt: int, created_at: datetime | None) -> Armed:
-    facts, _ = facts_for(lead, rules.compiled)
-    policy = rules.policies.select(decision.route, decision.team, facts)
+    book = rules.policies
+    if book.policies:
+        facts, _ = facts_for(lead, rules.compiled)
+        policy = book.select(decision.route, decision.team, facts)
+    else:
+        policy = book.default  # no policy to match: the lead's facts are not needed
     plan = rules.policies.plan(policy, decision.decided_at, created_at)
     lead_id = lead.id
     timers = [(f"breach:{attempt}:{lead_id}", epoch_ms(plan.due))]
