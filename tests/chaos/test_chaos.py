@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
 from router.devinfra import KafkaBroker, RedisServer, ensure_topics
@@ -76,7 +77,10 @@ DRAIN_SECONDS = 120.0
 class Chaos:
     """The faults, and what they did (printed with the figures)."""
 
-    def __init__(self, broker: KafkaBroker, redis: RedisServer, supervisor: Supervisor, seed: int) -> None:
+    def __init__(
+        self, broker: KafkaBroker, redis: RedisServer, supervisor: Supervisor, seed: int, groups: list[str]
+    ) -> None:
+        self.groups = groups
         self.broker = broker
         self.redis = redis
         self.supervisor = supervisor
@@ -136,7 +140,10 @@ class Chaos:
             ready_while_stopped: list[str] = []
             unready: set[int] = set()
             answered: set[int] = set()
+            before: dict[Any, int] | None = None
             while time.monotonic() - began < REDIS_STOP_SECONDS:
+                if before is None and time.monotonic() - began > UNREADY_WITHIN:
+                    before = await self.committed()
                 for worker in self.supervisor.live():
                     status = await asyncio.to_thread(readiness, worker)
                     if status is not None:
@@ -146,6 +153,7 @@ class Chaos:
                     elif status == 200 and time.monotonic() - began > UNREADY_WITHIN:
                         ready_while_stopped.append(f"{worker.role}:{worker.port}")
                 await asyncio.sleep(0.5)
+            after = await self.committed()
         finally:
             os.kill(pid, signal.SIGCONT)
             self.redis_down.append((frozen, time.time()))
@@ -154,7 +162,25 @@ class Chaos:
         never = [f"{w.role}:{w.port}" for w in self.supervisor.slots if w.port in answered - unready]
         assert not never, f"workers that never reported unready while Redis was stopped: {never}"
         self.figures["workers seen unready while redis was stopped"] = len(unready)
+        # Leads kept coming, but nothing can be processed without Redis: no commit.
+        assert before is not None
+        moved = {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
+        assert not moved, f"offsets committed while Redis was stopped: {moved}"
+        self.figures["offsets committed while redis was stopped"] = f"none ({len(after)} partitions checked)"
         self.figures["all workers ready after the redis stop (s)"] = await self.all_ready(time.monotonic())
+
+    async def committed(self) -> dict[tuple[str, TopicPartition], int]:
+        """The routers' and monitors' committed offsets."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.broker.bootstrap_servers)
+        await admin.start()
+        try:
+            out = {}
+            for group in self.groups:
+                for tp, meta in (await admin.list_consumer_group_offsets(group)).items():
+                    out[(group, tp)] = meta.offset
+            return out
+        finally:
+            await admin.close()
 
     async def all_ready(self, since: float, within: float = 60.0) -> str:
         """Seconds until every worker is ready, and what the last one waited for."""
@@ -274,7 +300,7 @@ async def run(broker: KafkaBroker, redis: RedisServer, tmp_path: Path, seed: int
         redis__socket_timeout_seconds="1", sla__claim_lease_seconds="2",
     )  # fmt: skip
     supervisor = Supervisor(workers)
-    chaos = Chaos(broker, redis, supervisor, seed)
+    chaos = Chaos(broker, redis, supervisor, seed, [f"{prefix}g-router", f"{prefix}g-monitor"])
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all", linger_ms=5)
     traffic = Traffic(producer, topics, seed)
     live = Ledger()
