@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from monitors.metrics import Metrics
 from monitors.timing import RedisTimer
@@ -153,21 +154,19 @@ class AssignmentStore:
     ) -> tuple[list[Existing | None], RepState]:
         """Each lead's existing decision, if any, and the rep state, in one round trip."""
         teams = tuple(book.teams)
-        days = sorted({rep.local_day(now).isoformat() for rep in book.reps.values()})
+        # Each rep's local day, worked out once per time zone (a few zones, many reps).
+        zone_days: dict[object, str] = {}
+        rep_days = {
+            r: zone_days.get(rep.zone) or zone_days.setdefault(rep.zone, rep.local_day(now).isoformat())
+            for r, rep in book.reps.items()
+        }
+        days = sorted(set(zone_days.values()))
         with self._timed("read_state"):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                if len(lead_ids) == 1:
-                    pipe.hmget(self._keys.lead(lead_ids[0]), ["event", "published"])
-                else:
-                    await self._read_leads(keys=[self._keys.lead(i) for i in lead_ids], client=pipe)
-                for team in teams:
-                    pipe.hgetall(self._keys.pool(team))
-                pipe.hgetall(self._keys.open)
-                pipe.hgetall(self._keys.last_assigned)
-                pipe.hgetall(self._keys.status)
-                for day in days:
-                    pipe.hgetall(self._keys.daily(day))
-                results = await pipe.execute()
+            try:
+                results = await self._read_pipeline(lead_ids, teams, days)
+            except NoScriptError:  # a restarted or flushed Redis: load it and read again
+                await self._redis.script_load(_READ_LEADS)
+                results = await self._read_pipeline(lead_ids, teams, days)
         flat = results[0]
         # The script returns Lua's false for a missing field: nil here, as HMGET's.
         leads = [(flat[i], flat[i + 1]) for i in range(0, 2 * len(lead_ids), 2)]
@@ -182,7 +181,7 @@ class AssignmentStore:
             if cursor is not None:
                 cursors[team] = cursor
         per_day = dict(zip(days, (_counts(d) for d in daily), strict=True))
-        today = {r: per_day[rep.local_day(now).isoformat()].get(r, 0) for r, rep in book.reps.items()}
+        today = {r: per_day[day].get(r, 0) for r, day in rep_days.items()}
         state = RepState(
             open_leads=_counts(open_leads),
             cursors=cursors,
@@ -193,6 +192,23 @@ class AssignmentStore:
             versions=versions,
         )
         return existing, state
+
+    async def _read_pipeline(self, lead_ids: Sequence[str], teams: Sequence[str], days: Sequence[str]) -> Any:
+        # EVALSHA by hand: a script registered on the pipeline costs a SCRIPT EXISTS
+        # round trip on every execute.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if len(lead_ids) == 1:
+                pipe.hmget(self._keys.lead(lead_ids[0]), ["event", "published"])
+            else:
+                pipe.evalsha(self._read_leads.sha, len(lead_ids), *(self._keys.lead(i) for i in lead_ids))
+            for team in teams:
+                pipe.hgetall(self._keys.pool(team))
+            pipe.hgetall(self._keys.open)
+            pipe.hgetall(self._keys.last_assigned)
+            pipe.hgetall(self._keys.status)
+            for day in days:
+                pipe.hgetall(self._keys.daily(day))
+            return await pipe.execute()
 
     async def commit(
         self,

@@ -142,3 +142,21 @@ async def test_a_conflict_stops_the_batch_and_its_leads_are_decided_again(
         assert all(status in (b"assigned", b"queued") for status in records)
     finally:
         await _cleanup(redis, redis_prefix)
+
+
+async def test_a_flushed_script_cache_is_reloaded(redis: Redis, redis_prefix: str) -> None:
+    """After SCRIPT FLUSH (a restarted Redis) the batched read and commits load their scripts again."""
+    keys = RedisKeys(redis_prefix)
+    store = AssignmentStore(redis, keys, 3600)
+    events = _events("f")[:20]
+    routed: dict[object, Routed] = {}
+    try:
+        await route_new(store, RULES, events[:10], lambda: NOW, 16, routed)
+        await redis.script_flush()
+        await route_new(store, RULES, events[10:], lambda: NOW, 16, routed)
+        assert len(routed) == 20
+        await store.mark_published([p.event.lead.id for p in events])
+        existing, _ = await store.read_many([p.event.lead.id for p in events], RULES.compiled, NOW)
+        assert all(e is not None and e.published for e in existing)
+    finally:
+        await _cleanup(redis, redis_prefix)
