@@ -26,8 +26,10 @@ elseif mode == 'reroute' then
     return {'gone'}
   end
 else
-  -- Only a lead still asked for, at the attempt the request was made for.
-  if previous[1] ~= 'assigned' or previous[2] ~= d.previous_attempt or not redis.call('ZSCORE', KEYS[9], lead) then
+  -- Only a lead still asked for, at the attempt the request was made for, and still
+  -- untouched: a touch that landed after the drainer read the lead wins.
+  if previous[1] ~= 'assigned' or previous[2] ~= d.previous_attempt or not redis.call('ZSCORE', KEYS[9], lead)
+    or redis.call('HEXISTS', KEYS[1], 'touched_ms') == 1 then
     return {'gone'}
   end
 end
