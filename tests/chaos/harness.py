@@ -39,6 +39,11 @@ TINY_CAPACITY = 6
 # At most this many of the tiny team's leads stay untouched, so the team never
 # fills up for good and every waiting lead is eventually assigned.
 TINY_UNTOUCHED = 4
+# Brazil's leads get a second chance: a rep who leaves one untouched loses it to
+# the other emea rep a second after the deadline (attempt 2, through the queue
+# drainer and the Redis outbox); untouched again, it goes to the exhausted queue.
+SECOND_CHANCE = "BR"
+MAX_ATTEMPTS = 2
 RULEBOOK = f"""
 version: chaos-1
 reps:
@@ -54,7 +59,16 @@ routes:
   - {{id: na, when: {{country: [US, CA]}}, assign: {{team: amer}}}}
   - {{id: eu, when: {{country: [DE, FR, GB, BR]}}, assign: {{team: emea}}}}
   - {{id: small, when: {{country: [IS]}}, assign: {{team: tiny}}}}
-sla_policies: [{{id: chaos, first_touch: {SLA_SECONDS:g}s, warn_before: {WARN_BEFORE_SECONDS:g}s}}]
+sla_policies:
+  - id: second-chance
+    routes: [eu]
+    when: {{country: [{SECOND_CHANCE}]}}
+    first_touch: {SLA_SECONDS:g}s
+    warn_before: {WARN_BEFORE_SECONDS:g}s
+    escalation: [{{after: 1s, action: reassign}}]
+    max_attempts: {MAX_ATTEMPTS}
+    exhausted_queue: exhausted
+  - {{id: chaos, first_touch: {SLA_SECONDS:g}s, warn_before: {WARN_BEFORE_SECONDS:g}s}}
 """
 CAPACITY = {**dict.fromkeys(["a1", "a2", "a3", "e1", "e2"], 1000), "t1": TINY_CAPACITY, "t2": TINY_CAPACITY}
 
@@ -150,6 +164,13 @@ class Plan:
     delay: float  # seconds after assigned_at the touch is made
     duplicate_lead: bool
     duplicate_touch: bool
+    seed: int = 0
+
+    def attempt(self, attempt: int) -> tuple[Fate, float]:
+        """The fate of an attempt: a reassigned lead's new rep decides anew."""
+        if attempt == 1:
+            return self.fate, self.delay
+        return second_chance_fate(random.Random(f"{self.seed}:{self.lead_id}:{attempt}"))
 
 
 def plan_for(lead_id: str, seed: int) -> Plan:
@@ -167,7 +188,15 @@ def plan_for(lead_id: str, seed: int) -> Plan:
         else:
             # Well before the deadline (at most 3.5 s of a 5 s SLA).
             delay = rng.uniform(0.1, SLA_SECONDS - 1.5)
-    return Plan(lead_id, country, fate, delay, rng.random() < 0.05, rng.random() < 0.1)
+    if country == SECOND_CHANCE:
+        # Touched in time or not at all: a late touch would race the reassignment.
+        fate, delay = second_chance_fate(rng)
+    return Plan(lead_id, country, fate, delay, rng.random() < 0.05, rng.random() < 0.1, seed)
+
+
+def second_chance_fate(rng: random.Random) -> tuple[Fate, float]:
+    fate: Fate = rng.choices(["prompt", "never", "wrong_rep"], [50, 40, 10])[0]  # type: ignore[assignment]
+    return fate, rng.uniform(0.1, SLA_SECONDS - 1.5)
 
 
 MALFORMED = [
@@ -251,10 +280,11 @@ class Traffic:
         if plan is None or key in self._answered:
             return
         self._answered.add(key)
-        at = ts(event["assigned_at"]) + plan.delay
-        if plan.fate in ("prompt", "late"):
+        fate, delay = plan.attempt(key[1])
+        at = ts(event["assigned_at"]) + delay
+        if fate in ("prompt", "late"):
             self._schedule(at, plan.lead_id, event["rep_id"], plan.duplicate_touch)
-        elif plan.fate == "wrong_rep":
+        elif fate == "wrong_rep":
             self._schedule(at, plan.lead_id, "intruder", False)
 
     def _schedule(self, at: float, lead_id: str, rep: str, duplicate: bool) -> None:
