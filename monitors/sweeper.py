@@ -117,15 +117,33 @@ class Sweeper:
         detected = datetime.now(UTC)
         rules = self._rules()
         alerts = [alert(timer, detected, rules) for timer in timers]
-        futures = [
-            await self._producer.send(self._topic, key=a.timer.clock.lead_id.encode(), value=encode(a.event))
-            for a in alerts
-        ]
-        await asyncio.gather(*futures)
-        await self._timers.ack([(a.timer.member, a.reassign) for a in alerts], now_ms)
+        keeper = asyncio.create_task(self._keep_leases([t.member for t in timers], lease_ms))
+        try:
+            futures = [
+                await self._producer.send(
+                    self._topic, key=a.timer.clock.lead_id.encode(), value=encode(a.event)
+                )
+                for a in alerts
+            ]
+            await asyncio.gather(*futures)
+            await self._timers.ack([(a.timer.member, a.reassign) for a in alerts], now_ms)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
         for a in alerts:
             self._observe(a, detected)
         return len(timers)
+
+    async def _keep_leases(self, members: list[str], lease_ms: int) -> None:
+        """Renew the claims while they are published: the lease can then be short, and
+        the alerts of a monitor killed meanwhile go out from another one soon after."""
+        while True:
+            await asyncio.sleep(lease_ms / 3000)
+            try:
+                await self._timers.extend(members, int(time.time() * 1000) + lease_ms)
+            except TRANSIENT as exc:  # the publish fails too, or gets through: either way
+                log(logger, "lease.renew_failed", logging.WARNING, error=repr(exc))
 
     def _observe(self, a: Alert, detected: datetime) -> None:
         clock = a.timer.clock

@@ -119,6 +119,17 @@ class RedisTimers:
             out.append(DueTimer(member, kind, clock))
         return out
 
+    async def extend(self, members: Sequence[str], until_ms: int) -> None:
+        """Renew the lease of claimed timers still being published (only those still claimed)."""
+        by_bucket: dict[int, dict[str, int]] = {}
+        for member in members:
+            by_bucket.setdefault(bucket_of(member.split(":", 2)[2], self.buckets), {})[member] = until_ms
+        with self._timed("claim"):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for bucket, mapping in by_bucket.items():
+                    pipe.zadd(self._keys.inflight(bucket), mapping, xx=True)
+                await pipe.execute()
+
     async def ack(self, timers: Sequence[tuple[str, bool]], now_ms: int) -> None:
         """Mark published alerts (`member`, `reassign?`) alerted and release their claims."""
         by_bucket: dict[int, list[str | int]] = {}

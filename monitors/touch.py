@@ -11,6 +11,7 @@ from monitors.metrics import Metrics
 from monitors.timers import RedisTimers, TouchResult
 from router.codec import decode_activity, decode_assignment, encode
 from router.consume import Outbox, Record
+from router.errors import InvalidEvent
 from router.logs import log
 from router.rulebook_source import Rules
 from router.settings import Settings
@@ -62,6 +63,26 @@ class TouchProcessor:
             await self._publish_met(result, out)
         elif result.outcome not in ("pending", "nothing"):
             self._metrics.activities_ignored.labels(result.outcome).inc()
+
+    async def apply_quietly(self, record: Record) -> None:
+        """Apply a record's effect on the clocks without publishing anything.
+
+        For a partition whose owner stalled (see monitors/watermark.py): the owner,
+        or the next one, processes the record again and publishes its `sla.met`,
+        which stays unpublished in Redis until then. Bad records are the owner's to
+        dead-letter.
+        """
+        try:
+            if record.topic == self._activities:
+                activity = decode_activity(record.key, record.value)
+                touched_ms = int(activity.occurred_at.timestamp() * 1000)
+                await self._timers.touch(
+                    activity.lead_id, activity.rep_id, touched_ms, activity.channel, activity.direction
+                )
+            elif (lead_id := self._assigned_lead(record)) is not None:
+                await self._timers.settle(lead_id)
+        except InvalidEvent:
+            return
 
     def _assigned_lead(self, record: Record) -> str | None:
         event = decode_assignment(record.key, record.value)

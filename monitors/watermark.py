@@ -11,6 +11,15 @@ its end offset was asked; a partition with unprocessed records is caught up to
 just before the first of them (its timestamp, peeked once and cached). So a
 monitor killed mid-run stalls breaches only for records it left unprocessed, not
 for every lead until the group notices it is gone.
+
+Nor for long for those: a partition with waiting records that no live monitor
+reads (its owner died, or the group is rebalancing, which with Kafka's session
+timeout takes seconds; see monitors/ownership.py) is helped. This process reads
+the waiting records and applies them to Redis itself (touches and settles are
+idempotent; nothing is published: the partition's next owner replays them and
+publishes each `sla.met`, which Redis keeps unpublished until then), and counts
+the partition read as far as it applied. Breaches then wait for the records, not
+for the group.
 """
 
 from __future__ import annotations
@@ -19,7 +28,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -32,10 +42,26 @@ from router.settings import KafkaSettings
 
 logger = logging.getLogger("leadrouter.watermark")
 PARTITIONS_REFRESH_SECONDS = 30.0
+HELP_BATCH = 500  # records applied per orphaned partition per refresh
+
+Apply = Callable[[Any], Awaitable[None]]
 
 
 class GroupWatermark:
-    def __init__(self, kafka: KafkaSettings, group_id: str, topics: Sequence[str], metrics: Metrics) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        group_id: str,
+        topics: Sequence[str],
+        metrics: Metrics,
+        apply: Apply | None = None,
+        owners: Callable[[], Awaitable[set[tuple[str, int]]]] | None = None,
+    ) -> None:
+        self._apply = apply
+        self._owners = owners if apply is not None else None
+        # Per partition: the offset up to which this process applied records itself.
+        self._helped: dict[TopicPartition, int] = {}
+        self.helped_records = 0
         self._group = group_id
         self._topics = tuple(topics)
         self._metrics = metrics
@@ -72,20 +98,38 @@ class GroupWatermark:
         partitions = await self._partitions()
         if not partitions:
             return None
-        ends = await self._peek.end_offsets(partitions)
-        starts = await self._peek.beginning_offsets(partitions)
-        committed = await self._admin.list_consumer_group_offsets(self._group, partitions=partitions)
+        # Both questions at once: the watermark is as old as the slower answer.
+        ends, committed = await asyncio.gather(
+            self._peek.end_offsets(partitions),
+            self._admin.list_consumer_group_offsets(self._group, partitions=partitions),
+        )
+        uncommitted = [tp for tp in partitions if (m := committed.get(tp)) is None or m.offset < 0]
+        starts = await self._peek.beginning_offsets(uncommitted) if uncommitted else {}
+        done: dict[TopicPartition, int] = {}
+        for tp in partitions:
+            meta = committed.get(tp)
+            offset = meta.offset if meta is not None and meta.offset >= 0 else starts[tp]
+            if self._helped.get(tp, 0) > offset:
+                offset = self._helped[tp]
+            else:
+                self._helped.pop(tp, None)  # the group went past what we applied
+            done[tp] = offset
+        waiting = [tp for tp in partitions if done[tp] < ends[tp]]
+        if waiting and self._owners is not None:
+            owned = await self._owners()
+            orphans = [tp for tp in waiting if (tp.topic, tp.partition) not in owned]
+            if orphans:
+                done.update(await self._help(orphans, done, ends))
+        behind = {tp: done[tp] for tp in partitions if done[tp] < ends[tp]}
+        missing = {tp: offset for tp, offset in behind.items() if (tp, offset) not in self._first_unread}
+        peeked = {tp: await self._timestamp(tp, offset) for tp, offset in missing.items()}
         marks: dict[int, int] = {}
         unread: dict[tuple[TopicPartition, int], int] = {}
         for tp in partitions:
             mark = asked_ms
-            meta = committed.get(tp)
-            done = meta.offset if meta is not None and meta.offset >= 0 else starts[tp]
-            if done < ends[tp]:
-                stamp = self._first_unread.get((tp, done))
-                if stamp is None:
-                    stamp = await self._timestamp(tp, done)
-                unread[(tp, done)] = stamp
+            if tp in behind:
+                stamp = peeked.get(tp) or self._first_unread[(tp, behind[tp])]
+                unread[(tp, behind[tp])] = stamp
                 mark = stamp - 1
             # Partition p of every watched topic holds the same leads (same key, same
             # partitioner, same count), so a bucket waits for the slowest of them.
@@ -94,6 +138,48 @@ class GroupWatermark:
         self.by_partition = marks
         self.low_ms = min(marks.values())
         return self.low_ms
+
+    async def _help(
+        self, orphans: list[TopicPartition], done: dict[TopicPartition, int], ends: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, int]:
+        """Apply waiting records of partitions nobody reads; the next offset not applied, per partition."""
+        assert self._apply is not None
+        apply = self._apply
+        self._peek.assign(orphans)
+        for tp in orphans:
+            self._peek.seek(tp, done[tp])
+        # A fetch answers with whichever partitions have data first: ask again for
+        # the others, briefly, until each was read to the end offset seen.
+        got: dict[TopicPartition, list[Any]] = {tp: [] for tp in orphans}
+        pending = set(orphans)
+        deadline = time.monotonic() + 0.5
+        while pending and time.monotonic() < deadline:
+            batch = await self._peek.getmany(*pending, timeout_ms=100, max_records=HELP_BATCH * len(pending))
+            for tp, records in batch.items():
+                got[tp] += [r for r in records if r.offset < ends[tp]]
+                reached = records[-1].offset + 1 if records else done[tp]  # gaps count as read
+                if reached >= ends[tp] or len(got[tp]) >= HELP_BATCH:
+                    pending.discard(tp)
+
+        async def one(tp: TopicPartition) -> tuple[TopicPartition, int]:
+            records = got[tp][:HELP_BATCH]
+            for record in records:  # in order: the first touch applied is the one that counts
+                await apply(record)
+            return tp, (records[-1].offset + 1 if records else done[tp])
+
+        advanced = dict(await asyncio.gather(*(one(tp) for tp in orphans)))
+        for tp, offset in advanced.items():
+            if offset > done[tp]:
+                self.helped_records += offset - done[tp]
+                self._helped[tp] = offset
+                log(
+                    logger,
+                    "watermark.helped",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    records=offset - done[tp],
+                )
+        return advanced
 
     @property
     def buckets(self) -> int:
@@ -113,7 +199,7 @@ class GroupWatermark:
         # No record came back (removed by retention meanwhile): caught up to now.
         return int(records[0].timestamp) if records else int(time.time() * 1000)
 
-    async def run(self, stop: asyncio.Event, interval: float = 0.2) -> None:
+    async def run(self, stop: asyncio.Event, interval: float = 0.1) -> None:
         """Keep `low_ms` fresh; a failure leaves the last value, which only delays breaches."""
         while not stop.is_set():
             try:

@@ -72,7 +72,11 @@ def send_now(producer: AIOKafkaProducer) -> None:
 
 
 def make_consumer(
-    settings: KafkaSettings, group: str, *topics: str, fetch_max_wait_ms: int = 500
+    settings: KafkaSettings,
+    group: str,
+    *topics: str,
+    fetch_max_wait_ms: int = 500,
+    heartbeat_interval_ms: int = 2_000,
 ) -> AIOKafkaConsumer:
     # Offsets are committed by hand, only after every side effect of a batch
     # (Redis writes, produced events) is acknowledged: at-least-once, never lossy.
@@ -87,7 +91,7 @@ def make_consumer(
         # The broker's default floor: a dead worker's partitions move on after 6 s
         # (its SLA bucket's breaches wait that long rather than risk a false one).
         session_timeout_ms=6_000,
-        heartbeat_interval_ms=2_000,
+        heartbeat_interval_ms=heartbeat_interval_ms,
         fetch_max_wait_ms=fetch_max_wait_ms,
     )
 

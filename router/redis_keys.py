@@ -24,6 +24,7 @@
     {p}:pending:{lead}  hash  rep -> earliest touch seen before the assignment (ms)
     {p}:wh:queues       set   teams with a webhook outbox (monitors/webhook_outbox.py;
                               each team's outbox keys share the tag {p:wh:team})
+    {p}:monitors        hash  monitor -> "ms|topic:partition,...": heartbeat and what it reads
     {p}:missed          hash  rep -> missed SLAs in a row (auto-away)
     {p}:missed:seen:{alert} str the count that alert produced (counted once)
 
@@ -106,6 +107,10 @@ class RedisKeys:
     @property
     def outbox_lock(self) -> str:
         return f"{self.prefix}:outbox:lock"
+
+    @property
+    def monitors(self) -> str:
+        return f"{self.prefix}:monitors"
 
     def pending(self, lead_id: str) -> str:
         return f"{self.prefix}:pending:{lead_id}"

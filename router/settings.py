@@ -88,7 +88,13 @@ class SlaSettings(_Section):
     # A breach waits this long past the deadline and for the activity stream's
     # watermark, so consumer lag never turns a touch into a false breach.
     grace_seconds: Annotated[float, Field(ge=0, le=60)] = 0.25
-    claim_lease_seconds: Annotated[float, Field(gt=0)] = 10.0
+    # A monitor renews its claims while it publishes; a killed one's alerts go out
+    # from another monitor this long after it died.
+    claim_lease_seconds: Annotated[float, Field(gt=0)] = 1.0
+    # A monitor whose heartbeat in Redis is older than this is presumed gone: the
+    # other monitors apply its partitions' waiting records themselves, so breaches
+    # do not wait for Kafka's session timeout or a rebalance. Beats at a third of it.
+    owner_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 0.3
     claim_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
     # A rep who misses this many first-touch SLAs in a row is set `away` (a
     # rep.status event on the reps topic) until they set themselves available. 0: off.

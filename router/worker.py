@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from monitors.http import make_app, start_http
 from monitors.metrics import Metrics
 from monitors.notifier import AlertIntake
+from monitors.ownership import OwnershipListener, PartitionOwnership
 from monitors.sweeper import Sweeper
 from monitors.timers import RedisTimers
 from monitors.touch import TouchProcessor
@@ -131,16 +132,34 @@ class Worker:
     def _build_monitor(self) -> None:
         topics = self.settings.topics
         watched = [topics.name(topics.activities), topics.name(topics.assignments)]
-        # A short fetch wait keeps the watermark, and so breach detection, fresh.
-        consumer = make_consumer(self.settings.kafka, "monitor", *watched, fetch_max_wait_ms=100)
+        # A short fetch wait keeps the watermark fresh; a short heartbeat lets a
+        # rebalance (during which other monitors apply our partitions) end sooner.
+        consumer = make_consumer(
+            self.settings.kafka, "monitor", fetch_max_wait_ms=100, heartbeat_interval_ms=500
+        )
         timers = RedisTimers(self.redis, self.keys, self.settings.redis.retention_seconds, self.metrics)
         self.bucketed.append(timers)
+        processor = TouchProcessor(self.settings, timers, self.metrics, lambda: self.rules.current)
         group = f"{self.settings.kafka.group_prefix}-monitor"
-        watermark = GroupWatermark(self.settings.kafka, group, watched, self.metrics)
+        timeout = self.settings.sla.owner_timeout_seconds
+        loop = self._loop("monitor", consumer, processor)
+
+        def reading() -> set[TopicPartition]:
+            # A loop that has not finished a poll lately (stuck, or its group
+            # rebalancing) reads nothing, as far as the others are concerned.
+            return consumer.assignment() if time.monotonic() - loop.last_progress <= timeout else set()
+
+        ownership = PartitionOwnership(
+            self.redis, self.keys.monitors, reading, beat_seconds=timeout / 3, fresh_seconds=timeout
+        )
+        self.background.append(("ownership", ownership.run))
+        consumer.subscribe(watched, listener=OwnershipListener(ownership))
+        watermark = GroupWatermark(
+            self.settings.kafka, group, watched, self.metrics, processor.apply_quietly, ownership.owned
+        )
         self.watermarks.append(watermark)
         self.background.append(("watermark", watermark.run))
-        processor = TouchProcessor(self.settings, timers, self.metrics, lambda: self.rules.current)
-        self.loops.append(self._loop("monitor", consumer, processor))
+        self.loops.append(loop)
         self.sweepers.append(
             Sweeper(self.settings, timers, watermark, self.producer, lambda: self.rules.current, self.metrics)
         )

@@ -6,9 +6,10 @@
 -- Returns a flat list per claimed timer: member, rep, team, assigned_ms, due_ms, policy.
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'WITHSCORES', 'LIMIT', 0, ARGV[4])
 for i = 1, #expired, 2 do
-  -- Back where it was due (its original score is gone; now is just as due).
+  -- Back as due (its original score is gone): at the cutoff, so this very call
+  -- claims it again; it was claimable once already, so no watermark holds it.
   redis.call('ZREM', KEYS[2], expired[i])
-  redis.call('ZADD', KEYS[1], 'NX', ARGV[2], expired[i])
+  redis.call('ZADD', KEYS[1], 'NX', ARGV[1], expired[i])
 end
 local out = {}
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[4])
