@@ -16,6 +16,12 @@ if mode == 'new' then
     -- A replay or a concurrent router: keep the first decision.
     return {'exists', previous[4], previous[5] or '0'}
   end
+elseif previous[5] ~= '1' then
+  -- The lead's current decision was never announced: its router died (or is still
+  -- retrying) between committing it and publishing it. Replacing its event now would
+  -- lose it for good, as the replay would find the new one, marked published. Not
+  -- yet: the replay publishes it, then the queue drainer or the update tries again.
+  return {'gone'}
 elseif mode == 'requeue' then
   -- Only a lead still waiting may be assigned (another router may have taken it).
   if previous[1] ~= 'queued' or not redis.call('ZSCORE', KEYS[7], lead) then return {'gone'} end
