@@ -118,7 +118,7 @@ class Chaos:
         began, down = time.monotonic(), time.time()
         try:
             await asyncio.to_thread(self.broker.stop)
-            await asyncio.to_thread(self.broker.start)
+            await asyncio.to_thread(restart, self.broker)
         finally:
             self.broker_up.set()
             self.broker_down = (down, time.time())
@@ -131,7 +131,7 @@ class Chaos:
         killed = time.time()
         os.kill(pid, signal.SIGKILL)
         assert wait_for(lambda: not pid_alive(pid), 10), "redis-server survived SIGKILL"
-        await asyncio.to_thread(self.redis.start)
+        await asyncio.to_thread(restart, self.redis)
         self.redis_down.append((killed, time.time()))
         self.figures["redis SIGKILL to ready (s)"] = round(time.monotonic() - began, 1)
         self.figures["all workers ready after the redis crash (s)"] = await self.all_ready(began)
@@ -206,6 +206,20 @@ def answer(worker: WorkerProcess) -> tuple[int | None, str]:
     except OSError:
         return None, f"{worker.role} not answering (starting?)"
     return status, f"{worker.role} {body}"
+
+
+def restart(server: KafkaBroker | RedisServer) -> None:
+    """Start a server again on its ports, once the kernel has let go of them (a
+    killed process's listening socket can outlive it by a moment)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            server.start()
+            return
+        except PortInUseError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def ports_outside_the_ephemeral_range(count: int) -> list[int]:
