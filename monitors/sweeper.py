@@ -107,11 +107,13 @@ class Sweeper:
         self.last_sweep = time.monotonic()
         self._report_lag(now_ms)
         lease_ms = int(self._sla.claim_lease_seconds * 1000)
-        timers = []
-        for bucket in range(self._timers.buckets):
-            cutoff = self.cutoff_ms(now_ms, bucket)
-            if cutoff is not None:
-                timers += await self._timers.claim(cutoff, now_ms, lease_ms, self._sla.claim_batch, bucket)
+        cutoffs = {
+            bucket: cutoff
+            for bucket in range(self._timers.buckets)
+            if (cutoff := self.cutoff_ms(now_ms, bucket)) is not None
+        }
+        claimed = await self._timers.claim_buckets(cutoffs, now_ms, lease_ms, self._sla.claim_batch)
+        timers = [timer for found in claimed for timer in found]
         if not timers:
             return 0
         detected = datetime.now(UTC)

@@ -9,7 +9,7 @@ deduplicate on the deterministic event id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
@@ -46,6 +46,7 @@ class DueTimer:
     member: str
     kind: str
     clock: Clock
+    bucket: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class RedisTimers:
         self._ack = redis.register_script(_script("ack"))
         # Timer buckets: the partition count of the activities topic (set at start-up).
         self.buckets = 1
+        self._claimed: dict[str, int] = {}  # member -> bucket, from claim until ack
 
     async def touch(
         self, lead_id: str, rep_id: str, touched_ms: int, channel: str = "call", direction: str = "outbound"
@@ -106,24 +108,46 @@ class RedisTimers:
     async def claim(
         self, cutoff_ms: int, now_ms: int, lease_ms: int, limit: int, bucket: int = 0
     ) -> list[DueTimer]:
+        return (await self.claim_buckets({bucket: cutoff_ms}, now_ms, lease_ms, limit))[0]
+
+    async def claim_buckets(
+        self, cutoffs: Mapping[int, int], now_ms: int, lease_ms: int, limit: int
+    ) -> list[list[DueTimer]]:
+        """Claim due timers in several buckets (bucket -> cutoff) in one round trip;
+        up to `limit` per bucket, in the order given."""
         with self._timed("claim"):
-            raw = await self._claim(
-                keys=[self._keys.due(bucket), self._keys.inflight(bucket)],
-                args=[cutoff_ms, now_ms, now_ms + lease_ms, limit, self._keys.lead_prefix()],
-            )
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for bucket, cutoff_ms in cutoffs.items():
+                    await self._claim(
+                        keys=[self._keys.due(bucket), self._keys.inflight(bucket)],
+                        args=[cutoff_ms, now_ms, now_ms + lease_ms, limit, self._keys.lead_prefix()],
+                        client=pipe,
+                    )
+                answers = await pipe.execute()
+        return [self._timers(raw, bucket) for bucket, raw in zip(cutoffs, answers, strict=True)]
+
+    def _timers(self, raw: list[bytes], bucket: int) -> list[DueTimer]:
+        if len(self._claimed) > 1_000_000:  # claims never acked (a failed publish), forgotten
+            self._claimed.clear()
         out = []
         for i in range(0, len(raw), 6):
             member, rep, team, assigned, due, policy = (v.decode() for v in raw[i : i + 6])
             kind, attempt, lead = member.split(":", 2)
             clock = Clock(lead, rep, team, int(attempt), int(assigned), int(due), policy or "default")
-            out.append(DueTimer(member, kind, clock))
+            out.append(DueTimer(member, kind, clock, bucket))
+            # ack and extend need the bucket again: remember it rather than hash again.
+            self._claimed[member] = bucket
         return out
+
+    def _bucket(self, member: str) -> int:
+        bucket = self._claimed.get(member)
+        return bucket_of(member.split(":", 2)[2], self.buckets) if bucket is None else bucket
 
     async def extend(self, members: Sequence[str], until_ms: int) -> None:
         """Renew the lease of claimed timers still being published (only those still claimed)."""
         by_bucket: dict[int, dict[str, int]] = {}
         for member in members:
-            by_bucket.setdefault(bucket_of(member.split(":", 2)[2], self.buckets), {})[member] = until_ms
+            by_bucket.setdefault(self._bucket(member), {})[member] = until_ms
         with self._timed("claim"):
             async with self._redis.pipeline(transaction=False) as pipe:
                 for bucket, mapping in by_bucket.items():
@@ -134,14 +158,19 @@ class RedisTimers:
         """Mark published alerts (`member`, `reassign?`) alerted and release their claims."""
         by_bucket: dict[int, list[str | int]] = {}
         for member, reassign in timers:
-            bucket = bucket_of(member.split(":", 2)[2], self.buckets)
+            bucket = self._bucket(member)
             by_bucket.setdefault(bucket, []).extend([member, "1" if reassign else "0"])
-        for bucket, pairs in by_bucket.items():
-            with self._timed("ack"):
-                await self._ack(
-                    keys=[self._keys.inflight(bucket), self._keys.reassign],
-                    args=[self._keys.lead_prefix(), now_ms, *pairs],
-                )
+        with self._timed("ack"):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for bucket, pairs in by_bucket.items():
+                    await self._ack(
+                        keys=[self._keys.inflight(bucket), self._keys.reassign],
+                        args=[self._keys.lead_prefix(), now_ms, *pairs],
+                        client=pipe,
+                    )
+                await pipe.execute()
+        for member, _ in timers:
+            self._claimed.pop(member, None)
 
     async def mark_met_published(self, lead_ids: Sequence[str]) -> None:
         with self._timed("mark_published"):

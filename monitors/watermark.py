@@ -42,6 +42,7 @@ from router.settings import KafkaSettings
 
 logger = logging.getLogger("leadrouter.watermark")
 PARTITIONS_REFRESH_SECONDS = 30.0
+PEEK_TIMEOUT_MS = 300
 HELP_BATCH = 500  # records applied per orphaned partition per refresh
 
 Apply = Callable[[Any], Awaitable[None]]
@@ -62,6 +63,9 @@ class GroupWatermark:
         # Per partition: the offset up to which this process applied records itself.
         self._helped: dict[TopicPartition, int] = {}
         self.helped_records = 0
+        # Before any mark is known, a partition whose first unread record cannot be
+        # peeked counts as this far behind.
+        self._lag_floor_ms = 60_000
         self._group = group_id
         self._topics = tuple(topics)
         self._metrics = metrics
@@ -128,9 +132,13 @@ class GroupWatermark:
         for tp in partitions:
             mark = asked_ms
             if tp in behind:
-                stamp = peeked.get(tp) or self._first_unread[(tp, behind[tp])]
-                unread[(tp, behind[tp])] = stamp
-                mark = stamp - 1
+                stamp = peeked.get(tp) or self._first_unread.get((tp, behind[tp]))
+                if stamp is None:
+                    # The peek timed out: say nothing newer than last time (never "caught up").
+                    mark = self.by_partition.get(tp.partition, asked_ms - self._lag_floor_ms)
+                else:
+                    unread[(tp, behind[tp])] = stamp
+                    mark = stamp - 1
             # Partition p of every watched topic holds the same leads (same key, same
             # partitioner, same count), so a bucket waits for the slowest of them.
             marks[tp.partition] = min(marks.get(tp.partition, mark), mark)
@@ -190,14 +198,14 @@ class GroupWatermark:
         """The watermark of one bucket, or None while unknown."""
         return self.by_partition.get(bucket) if self.by_partition else None
 
-    async def _timestamp(self, tp: TopicPartition, offset: int) -> int:
-        """The timestamp of the record at `offset`, the first the group has not processed."""
+    async def _timestamp(self, tp: TopicPartition, offset: int) -> int | None:
+        """The timestamp of the record at `offset`, the first the group has not processed;
+        None if the broker did not return it promptly (the refresh must not stall)."""
         self._peek.assign([tp])
         self._peek.seek(tp, offset)
-        batch = await self._peek.getmany(tp, timeout_ms=1000, max_records=1)
+        batch = await self._peek.getmany(tp, timeout_ms=PEEK_TIMEOUT_MS, max_records=1)
         records = batch.get(tp, [])
-        # No record came back (removed by retention meanwhile): caught up to now.
-        return int(records[0].timestamp) if records else int(time.time() * 1000)
+        return int(records[0].timestamp) if records else None
 
     async def run(self, stop: asyncio.Event, interval: float = 0.1) -> None:
         """Keep `low_ms` fresh; a failure leaves the last value, which only delays breaches."""

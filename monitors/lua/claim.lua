@@ -13,8 +13,13 @@ for i = 1, #expired, 2 do
 end
 local out = {}
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[4])
+-- Whole batches per command: a burst of due timers costs one hash read each, not four calls.
+local CHUNK = 1000
+for i = 1, #due, CHUNK do
+  redis.call('ZREM', KEYS[1], unpack(due, i, math.min(i + CHUNK - 1, #due)))
+end
+local inflight = {}
 for _, member in ipairs(due) do
-  redis.call('ZREM', KEYS[1], member)
   local kind, attempt, lead = string.match(member, '^([^:]+):(%d+):(.*)$')
   if lead then
     local f = redis.call('HMGET', ARGV[5] .. lead, 'rep', 'team', 'assigned_ms', 'due_ms', 'policy',
@@ -24,10 +29,14 @@ for _, member in ipairs(due) do
     -- escalation is pointless once the lead was touched at all.
     local touched = f[8] and (kind ~= 'breach' or tonumber(f[8]) <= tonumber(f[4]))
     if live and not touched then
-      redis.call('ZADD', KEYS[2], ARGV[3], member)
+      inflight[#inflight + 1] = ARGV[3]
+      inflight[#inflight + 1] = member
       table.insert(out, member)
       for i = 1, 5 do table.insert(out, f[i] or '') end
     end
   end
+end
+for i = 1, #inflight, 2 * CHUNK do
+  redis.call('ZADD', KEYS[2], unpack(inflight, i, math.min(i + 2 * CHUNK - 1, #inflight)))
 end
 return out

@@ -465,11 +465,10 @@ async def _sweep(timers: RedisTimers, sla: SlaSettings, stop: asyncio.Event, cla
     lease_ms = int(sla.claim_lease_seconds * 1000)
     while not stop.is_set():
         now_ms = int(time.time() * 1000)
-        batch: list[tuple[DueTimer, float]] = []
-        for bucket in range(timers.buckets):
-            found = await timers.claim(now_ms, now_ms, lease_ms, sla.claim_batch, bucket)
-            claimed_at = time.time()
-            batch += [(timer, claimed_at) for timer in found]
+        claimed = await timers.claim_buckets(dict.fromkeys(range(timers.buckets), now_ms), now_ms, lease_ms,
+                                             sla.claim_batch)  # fmt: skip
+        claimed_at = time.time()
+        batch: list[tuple[DueTimer, float]] = [(timer, claimed_at) for found in claimed for timer in found]
         if batch:
             # Here the real sweeper publishes and awaits the broker's acknowledgements.
             await timers.ack([(timer.member, False) for timer, _ in batch], now_ms)
