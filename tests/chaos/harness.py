@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
@@ -420,3 +421,43 @@ class OpenSampler:
                 await asyncio.sleep(interval)
         finally:
             await client.aclose()
+
+
+class WebhookReceiver:
+    """The teams' webhook endpoint: records every alert id it accepted, and refuses a
+    share of calls (HTTP 500) so deliveries are retried through the chaos too."""
+
+    def __init__(self, seed: int, fail_share: float = 0.2) -> None:
+        self.delivered: set[str] = set()
+        self.calls = self.refused = self.digests = 0
+        self._rng = random.Random(seed)
+        self._fail_share = fail_share
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/hook"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.calls += 1
+        if self._rng.random() < self._fail_share:
+            self.refused += 1
+            return web.Response(status=500)
+        if body["kind"] == "digest":
+            self.digests += 1
+            self.delivered.update(body["alert_ids"])
+        else:
+            self.delivered.add(body["alert_id"])
+        return web.Response(status=200)

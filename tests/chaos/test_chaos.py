@@ -35,6 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -51,11 +52,20 @@ from tests.chaos.harness import (
     Supervisor,
     Touch,
     Traffic,
+    WebhookReceiver,
     follow,
     read_all,
     readiness,
 )
-from tests.chaos.invariants import assignments, check_all, check_webhook_outbox, classify, outstanding
+from tests.chaos.invariants import (
+    WEBHOOK_ALERTS,
+    assignments,
+    check_all,
+    check_webhook_outbox,
+    classify,
+    outstanding,
+    webhook_alert_ids,
+)
 from tests.services import unavailable, unique
 from tests.workers import WorkerProcess, workers_for
 
@@ -288,9 +298,19 @@ async def redis_state(url: str, keys: RedisKeys) -> dict[str, Any]:
             "retry": await client.zcard(keys.retry),
             "reassign": await client.zcard(keys.reassign),
             "outbox": await client.llen(keys.outbox),
+            "webhook_outbox": await webhook_depth(client, keys.prefix),
         }
     finally:
         await client.aclose()
+
+
+async def webhook_depth(client: Redis, prefix: str) -> int:
+    """Alerts waiting in any team's webhook outbox (to send, to retry, or held)."""
+    depth = 0
+    for team in await client.smembers(f"{prefix}:wh:queues"):
+        tag = f"{{{prefix}:wh:{team.decode()}}}"
+        depth += await client.zcard(f"{tag}:due") + await client.zcard(f"{tag}:held")
+    return depth
 
 
 Windows = list[tuple[float, float]]
@@ -343,9 +363,17 @@ async def run(broker: KafkaBroker, redis: RedisServer, tmp_path: Path, seed: int
     # Default settings, but a 1 s Redis socket timeout: workers give up on a frozen
     # Redis sooner, so more of their calls run after they gave up (when it thaws),
     # which the scripts must shrug off.
+    receiver = WebhookReceiver(seed)
+    await receiver.start()
+    # Every team's breaches and escalations go to one receiver that refuses a fifth
+    # of the calls; bursts beyond 20 a team in 10 s go out as digests.
+    hooks = {"*": {"url": receiver.url, "format": "json", "kinds": list(WEBHOOK_ALERTS)}}
     workers = workers_for(
         broker.bootstrap_servers, redis.url, prefix, keys.prefix, tmp_path, RULEBOOK,
-        redis__socket_timeout_seconds="1",
+        redis__socket_timeout_seconds="1", webhooks__endpoints=orjson.dumps(hooks).decode(),
+        webhooks__burst_threshold="20", webhooks__burst_window_seconds="10",
+        webhooks__backoff_initial_seconds="0.2", webhooks__backoff_max_seconds="2",
+        webhooks__lease_seconds="3",
     )  # fmt: skip
     supervisor = Supervisor(workers)
     chaos = Chaos(broker, redis, supervisor, seed, [f"{prefix}g-router", f"{prefix}g-monitor"])
@@ -376,6 +404,9 @@ async def run(broker: KafkaBroker, redis: RedisServer, tmp_path: Path, seed: int
         done = await wait_until(lambda: drained(traffic, live), DRAIN_SECONDS)
         await asyncio.sleep(3)  # copies a killed worker may still produce
         stop_touches.set()
+        # Held breaches leave in their window's digest, retried ones after a backoff.
+        await wait_until(lambda: webhook_alert_ids(live) <= receiver.delivered, 60)
+        await asyncio.sleep(1)
         state = await redis_state(redis.url, keys)
     finally:
         stop.set()
@@ -385,6 +416,7 @@ async def run(broker: KafkaBroker, redis: RedisServer, tmp_path: Path, seed: int
         await asyncio.gather(*tasks, return_exceptions=True)
         await producer.stop()
         await asyncio.to_thread(workers.stop_all)
+        await receiver.stop()
 
     # Without a broker a worker cannot start (it exits and is restarted): those exits
     # are expected while it is down and shortly after (start-up waits 30 s for it).
@@ -397,7 +429,10 @@ async def run(broker: KafkaBroker, redis: RedisServer, tmp_path: Path, seed: int
     figures = check_all(ledger, traffic.plans, traffic.touches, state["open"], sampler.max_open)
     assert done, f"not drained after {DRAIN_SECONDS:.0f}s"
     assert not unexpected, "workers exited on their own while the broker was up"
-    check_webhook_outbox()
+    figures.update(check_webhook_outbox(ledger, receiver.delivered, state["webhook_outbox"]))
+    figures["webhook calls (refused with 500, digests)"] = (
+        f"{receiver.calls} ({receiver.refused}, {receiver.digests})"
+    )
     assert not state["timers"], f"SLA timers left in Redis: {state['timers']}"
     assert state["retry"] == 0, "no lead left waiting"
     assert state["reassign"] == 0, "no reassignment left undone"
