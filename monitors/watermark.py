@@ -70,7 +70,11 @@ class GroupWatermark:
         self._topics = tuple(topics)
         self._metrics = metrics
         self._admin = AIOKafkaAdminClient(**client_options(kafka))
-        self._peek = AIOKafkaConsumer(**client_options(kafka), group_id=None, enable_auto_commit=False)
+        # Peeks and helps reassign this consumer every refresh; a fetch in flight is
+        # waited for first, so it must not sit on the broker for the default 500 ms.
+        self._peek = AIOKafkaConsumer(
+            **client_options(kafka), group_id=None, enable_auto_commit=False, fetch_max_wait_ms=20
+        )
         self._first_unread: dict[tuple[TopicPartition, int], int] = {}
         self._known: list[TopicPartition] = []
         self._known_at = 0.0
@@ -121,7 +125,9 @@ class GroupWatermark:
         waiting = [tp for tp in partitions if done[tp] < ends[tp]]
         if waiting and self._owners is not None:
             owned = await self._owners()
-            orphans = [tp for tp in waiting if (tp.topic, tp.partition) not in owned]
+            # A partition we helped stays ours to help until its new owner has caught
+            # up with us: records behind our offset are replayed, not waited for.
+            orphans = [tp for tp in waiting if (tp.topic, tp.partition) not in owned or tp in self._helped]
             if orphans:
                 done.update(await self._help(orphans, done, ends))
         behind = {tp: done[tp] for tp in partitions if done[tp] < ends[tp]}

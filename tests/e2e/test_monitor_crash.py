@@ -91,7 +91,7 @@ async def test_killing_a_monitor_loses_and_duplicates_no_alert(
     touches keep arriving on every partition; a monitor is SIGKILLed while alerts fire,
     and restarted. Every untouched lead still gets exactly one warning and one breach
     (copies from a monitor killed between publish and ack share the alert id), touched
-    leads none, and breaches are published within 1 s of their deadline: the other
+    leads none, and every breach is published within 1 s of its deadline: the other
     monitors apply the dead one's partitions themselves instead of waiting seconds for
     Kafka to notice it is gone and rebalance."""
     topics = TopicSettings(prefix=topic_prefix, partitions=6)
@@ -169,5 +169,4 @@ async def test_killing_a_monitor_loses_and_duplicates_no_alert(
         worst[second] = max(worst.get(second, 0.0), x)
     print("worst lateness by second from the kill:", {k: round(v, 2) for k, v in sorted(worst.items())})
     assert during, "breaches fell due while the monitor was dead and the group rebalanced"
-    assert p99 <= 1.0, "breaches within 1 s of their deadline, a monitor's death included"
-    assert lateness[-1] <= 2.0
+    assert lateness[-1] <= 1.0, "every breach within 1 s of its deadline, a monitor's death included"
