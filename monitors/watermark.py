@@ -213,7 +213,7 @@ class GroupWatermark:
         records = batch.get(tp, [])
         return int(records[0].timestamp) if records else None
 
-    async def run(self, stop: asyncio.Event, interval: float = 0.1) -> None:
+    async def run(self, stop: asyncio.Event, interval: float = 0.05) -> None:
         """Keep `low_ms` fresh; a failure leaves the last value, which only delays breaches."""
         while not stop.is_set():
             try:

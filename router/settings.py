@@ -84,7 +84,7 @@ class RedisSettings(_Section):
 
 class SlaSettings(_Section):
     first_touch_seconds: Annotated[float, Field(gt=0)] = 300.0
-    sweep_interval_seconds: Annotated[float, Field(gt=0, le=10)] = 0.1
+    sweep_interval_seconds: Annotated[float, Field(gt=0, le=10)] = 0.05
     # A breach waits this long past the deadline and for the activity stream's
     # watermark, so consumer lag never turns a touch into a false breach.
     grace_seconds: Annotated[float, Field(ge=0, le=60)] = 0.25

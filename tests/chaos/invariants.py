@@ -207,7 +207,7 @@ def check_all(
     assert {lead for lead, _ in escalated} <= second, "only second-chance leads escalate"
     untouched_second = {k for k in v.untouched if k[0] in second}
     assert untouched_second <= set(escalated), "every untouched second-chance attempt escalates"
-    assert untouched_second <= taken, "and is taken from its rep"
+    assert untouched_second <= taken, f"and is taken from its rep: not {sorted(untouched_second - taken)[:5]}"
     assert not (v.in_time & (set(escalated) | taken)), "a touch in time keeps the lead"
     assert taken <= set(escalated) & set(breached), "only escalated, breached attempts are taken"
 
