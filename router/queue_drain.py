@@ -140,6 +140,8 @@ class QueueDrainer:
             context = await self._store.reassign_context(lead_id)
             if context is None:
                 await self._store.drop_reassign(lead_id)  # touched meanwhile, or expired
+                why = "not assigned, touched, or no lead stored"
+                log(logger, "reassign.dropped", lead_id=lead_id, why=why)
                 continue
             if await self._reassign(lead_id, context):
                 handled += 1
@@ -174,6 +176,9 @@ class QueueDrainer:
             if placed.result.status == "conflict":
                 continue
             if placed.result.status != "ok":
+                # Kept for the next round ('gone': e.g. the current decision is not
+                # announced yet); said once a round, so a stuck request shows.
+                log(logger, "reassign.deferred", lead_id=lead_id, status=placed.result.status)
                 return False
             decision = placed.decision
             to = decision.rep_id if isinstance(decision, Assignment) else f"queue {decision.queue}"
