@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import orjson
 
@@ -72,26 +73,7 @@ def _steps(trace: Trace) -> list[dict[str, object]]:
 
 
 def decision_event(lead_id: str, decision: Decision, version: str, attempt: int = 1) -> RoutingDecision:
-    trace = decision.trace
-    assigned = isinstance(decision, Assignment)
-    return RoutingDecision.model_validate(
-        {
-            "event_id": derived_event_id(lead_id, attempt, "routing.decision"),
-            "lead_id": lead_id,
-            "attempt": attempt,
-            "decided_at": decision.decided_at,
-            "rulebook_version": version,
-            "outcome": "assigned" if assigned else "queued",
-            "rep_id": decision.rep_id if isinstance(decision, Assignment) else None,
-            "team": decision.team if isinstance(decision, Assignment) else None,
-            "route": decision.route,
-            "queue": None if isinstance(decision, Assignment) else decision.queue,
-            "territories": list(trace.territories),
-            "segments": list(trace.segments),
-            "named_account": trace.named_account,
-            "steps": _steps(trace),
-        }
-    )
+    return RoutingDecision.model_validate(_decision_fields(lead_id, decision, version, attempt))
 
 
 def decision_event_json(lead_id: str, decision: Decision, version: str, attempt: int = 1) -> bytes:
@@ -99,25 +81,30 @@ def decision_event_json(lead_id: str, decision: Decision, version: str, attempt:
     trace is our own typed data, and validating a score of candidates per decision was
     the largest single cost of routing a lead (tests/unit/test_outputs.py keeps the two
     identical)."""
-    trace = decision.trace
-    assigned = isinstance(decision, Assignment)
     return orjson.dumps(
-        {
-            "event_id": derived_event_id(lead_id, attempt, "routing.decision"),
-            "type": "routing.decision",
-            "lead_id": lead_id,
-            "attempt": attempt,
-            "decided_at": decision.decided_at,
-            "rulebook_version": version,
-            "outcome": "assigned" if assigned else "queued",
-            "rep_id": decision.rep_id if isinstance(decision, Assignment) else None,
-            "team": decision.team if isinstance(decision, Assignment) else None,
-            "route": decision.route,
-            "queue": None if isinstance(decision, Assignment) else decision.queue,
-            "territories": list(trace.territories),
-            "segments": list(trace.segments),
-            "named_account": trace.named_account,
-            "steps": _steps(trace),
-        },
+        _decision_fields(lead_id, decision, version, attempt),
         option=orjson.OPT_UTC_Z,
     )
+
+
+def _decision_fields(lead_id: str, decision: Decision, version: str, attempt: int) -> dict[str, Any]:
+    """The routing.decision event as plain data, in the model's field order."""
+    trace = decision.trace
+    assigned = isinstance(decision, Assignment)
+    return {
+        "event_id": derived_event_id(lead_id, attempt, "routing.decision"),
+        "type": "routing.decision",
+        "lead_id": lead_id,
+        "attempt": attempt,
+        "decided_at": decision.decided_at,
+        "rulebook_version": version,
+        "outcome": "assigned" if assigned else "queued",
+        "rep_id": decision.rep_id if isinstance(decision, Assignment) else None,
+        "team": decision.team if isinstance(decision, Assignment) else None,
+        "route": decision.route,
+        "queue": None if isinstance(decision, Assignment) else decision.queue,
+        "territories": list(trace.territories),
+        "segments": list(trace.segments),
+        "named_account": trace.named_account,
+        "steps": _steps(trace),
+    }

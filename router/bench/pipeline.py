@@ -41,6 +41,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
+from router.bench.sla import delete_keys
 from router.bench.synthetic import leads, rulebook
 from router.devinfra import ensure_topics, free_port
 from router.settings import TopicSettings
@@ -482,7 +483,7 @@ async def run_async(
         finally:
             router.stop()
             bare.stop()
-            await _delete_keys(redis, redis_prefix)
+            await delete_keys(redis, redis_prefix)
             await redis.aclose()
             await _delete_topics(bootstrap, list(created))
     book = bench_rulebook()
@@ -491,18 +492,6 @@ async def run_async(
         f"{len(book['named_accounts']):,} named accounts (capacities raised, no hours or daily caps)"
     )
     return PipelineResult(o, mine, ceiling, (load_before, os.getloadavg()[0]), described)
-
-
-async def _delete_keys(redis: Redis, prefix: str) -> None:
-    for pattern in (f"{prefix}:*", f"{{{prefix}:*"):
-        batch: list[bytes] = []
-        async for key in redis.scan_iter(match=pattern, count=10_000):
-            batch.append(key)
-            if len(batch) >= 10_000:
-                await redis.unlink(*batch)
-                batch = []
-        if batch:
-            await redis.unlink(*batch)
 
 
 async def _delete_topics(bootstrap: str, names: list[str]) -> None:
@@ -585,7 +574,7 @@ async def run_scale_async(
                     runs.append((copies, await _measure(routers, _Leads(run), o, bootstrap, redis, say)))
                 finally:
                     routers.stop()
-                    await _delete_keys(redis, redis_prefix)
+                    await delete_keys(redis, redis_prefix)
                     await _delete_topics(bootstrap, list(created))
     finally:
         await redis.aclose()

@@ -297,7 +297,7 @@ async def _run(
         finally:
             if clean_up:
                 say("deleting the benchmark's keys")
-                await _delete(redis, keys)
+                await delete_keys(redis, keys.prefix)
 
 
 async def _measure(
@@ -542,8 +542,9 @@ async def _quiet_persistence(redis: Redis) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _delete(redis: Redis, keys: RedisKeys) -> None:
-    for pattern in (f"{keys.prefix}:*", f"{{{keys.prefix}:*"):
+async def delete_keys(redis: Redis, prefix: str) -> None:
+    """Every key under `prefix`, hash-tagged ones included: a bench cleans up after itself."""
+    for pattern in (f"{prefix}:*", f"{{{prefix}:*"):
         batch: list[bytes] = []
         async for key in redis.scan_iter(match=pattern, count=10_000):
             batch.append(key)
