@@ -12,6 +12,7 @@ a breach is owed (see `invariants.py`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import random
 import signal
@@ -28,6 +29,7 @@ from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
 from router.settings import TopicSettings
+from tests.http_receiver import serving
 from tests.workers import WorkerProcess, Workers
 
 Fate = Literal["prompt", "late", "never", "wrong_rep"]
@@ -432,22 +434,15 @@ class WebhookReceiver:
         self.calls = self.refused = self.digests = 0
         self._rng = random.Random(seed)
         self._fail_share = fail_share
-        self._runner: web.AppRunner | None = None
+        self._server = contextlib.AsyncExitStack()
         self.url = ""
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = await self._server.enter_async_context(serving("/hook", self._handle))
         self.url = f"http://127.0.0.1:{port}/hook"
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._server.aclose()
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -36,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from router.devinfra import ensure_topics
 from router.settings import TopicSettings
+from tests.http_receiver import serving
 from tests.workers import Workers, workers_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -163,15 +164,8 @@ class Receiver:
 @pytest_asyncio.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     got = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", got.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    got.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield got
-    await runner.cleanup()
+    async with serving("/hook", got.handle) as got.port:
+        yield got
 
 
 async def collect(

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from router.devinfra import ensure_topics
 from router.settings import TopicSettings
+from tests.http_receiver import serving
 from tests.workers import workers_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -64,15 +65,8 @@ class Receiver:
 @pytest_asyncio.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     got = Receiver({"a": 2})
-    app = web.Application()
-    app.router.add_post("/{team}", got.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    got.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield got
-    await runner.cleanup()
+    async with serving("/{team}", got.handle) as got.port:
+        yield got
 
 
 def lead(lead_id: str, country: str) -> bytes:
