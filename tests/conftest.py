@@ -13,12 +13,13 @@ from collections.abc import Iterator, Mapping
 import pytest
 import pytest_asyncio
 
-from router.devinfra import ensure_topics
+from router.devinfra import LocalPki, ensure_topics
 from tests.services import (
     KAFKA_ENV,
     KEPT_ENV,
     REDIS_ENV,
     MakeTopics,
+    local_pki,
     start_kafka,
     start_redis,
     unique,
@@ -57,6 +58,14 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_pki(tmp_path_factory: pytest.TempPathFactory) -> LocalPki:
+    """A throwaway CA, a server certificate for localhost and 127.0.0.1, a client
+    certificate whose key is encrypted with `client_key_password`, and a second CA
+    that signed nothing (made with openssl; skipped without it)."""
+    return local_pki(tmp_path_factory.mktemp("pki"), client_key_password=unique("Key-Pw-"))
 
 
 @pytest.fixture

@@ -21,10 +21,14 @@ import pytest
 from router.devinfra import (
     InfraError,
     KafkaBroker,
+    LocalPki,
     PortInUseError,
     RedisServer,
     SaslListener,
+    TlsFiles,
+    TlsListener,
     free_ports,
+    make_pki,
 )
 
 REQUIRE_ENV = "LEADROUTER_REQUIRE_SERVICES"
@@ -106,3 +110,45 @@ def start_redis_acl(workdir: Path, acl: Mapping[str, tuple[str, str]]) -> RedisS
         1,
         "redis-server with ACL users",
     )
+
+
+def start_kafka_tls(
+    workdir: Path,
+    files: TlsFiles,
+    users: Mapping[str, str],
+    mechanisms: tuple[str, ...] = ("SCRAM-SHA-512",),
+) -> KafkaBroker:
+    """A broker of its own with a SASL_SSL listener (`broker.tls.port`) that wants a
+    client certificate signed by `files.cafile` and then a SASL login by one of
+    `users`; its PLAINTEXT and SASL_PLAINTEXT listeners stay for the readiness probe."""
+    return _start(
+        lambda p: KafkaBroker(
+            workdir,
+            port=p[0],
+            controller_port=p[1],
+            owner_pid=os.getpid(),
+            sasl=SaslListener(p[2], users, mechanisms),
+            tls=TlsListener(p[3], files, "SASL_SSL", client_auth="required"),
+        ),
+        4,
+        "Kafka broker with SASL_SSL",
+    )
+
+
+def start_redis_tls(workdir: Path, files: TlsFiles) -> RedisServer:
+    """A redis-server of its own on a TLS port only (`rediss://`), wanting client
+    certificates signed by `files.cafile`."""
+    return _start(
+        lambda p: RedisServer(workdir, port=p[0], owner_pid=os.getpid(), tls=files),
+        1,
+        "redis-server with TLS",
+    )
+
+
+def local_pki(workdir: Path, client_key_password: str | None = None) -> LocalPki:
+    """Throwaway certificates (router.devinfra.tls); skips, or fails under
+    LEADROUTER_REQUIRE_SERVICES=1, without the openssl command."""
+    try:
+        return make_pki(workdir, client_key_password)
+    except InfraError as exc:
+        unavailable(f"TLS certificates unavailable: {exc}")

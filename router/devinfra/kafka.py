@@ -11,8 +11,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from router.devinfra.process import DetachedServer, InfraError, port_accepts
+from router.devinfra.tls import TlsFiles
 from router.devinfra.topics import broker_ready, run_coro
 
 DEFAULT_VERSION = "4.1.1"
@@ -130,6 +132,22 @@ class SaslListener:
     mechanisms: tuple[str, ...] = ("SCRAM-SHA-512",)
 
 
+@dataclass(frozen=True)
+class TlsListener:
+    """An extra TLS listener: `SSL`, or `SASL_SSL` for the broker's SaslListener users
+    and mechanisms (so a broker with one needs a SaslListener too).
+
+    The broker presents `files.certfile` and `files.keyfile` (a PEM key store, Kafka
+    2.7+) and trusts client certificates signed by `files.cafile`; `client_auth`
+    "required" is mutual TLS, refusing clients without one.
+    """
+
+    port: int
+    files: TlsFiles
+    protocol: Literal["SSL", "SASL_SSL"] = "SSL"
+    client_auth: Literal["required", "requested", "none"] = "required"
+
+
 class KafkaBroker(DetachedServer):
     """Combined broker+controller KRaft node; data, config and log live in `workdir`."""
 
@@ -146,10 +164,15 @@ class KafkaBroker(DetachedServer):
         libs_dir: Path | None = None,
         owner_pid: int | None = None,
         sasl: SaslListener | None = None,
+        tls: TlsListener | None = None,
     ) -> None:
         super().__init__(workdir, host, port, owner_pid)
+        if tls is not None and tls.protocol == "SASL_SSL" and sasl is None:
+            raise ValueError("a SASL_SSL listener takes its users and mechanisms from a SaslListener")
         self.controller_port = controller_port
         self.sasl = sasl
+        self.tls = tls
+        self.keystore_path = self.workdir / "tls-keystore.pem"
         self.version = version
         self.libs_dir = libs_dir
         self.config_path = self.workdir / "server.properties"
@@ -182,6 +205,7 @@ class KafkaBroker(DetachedServer):
 
     def _prepare(self) -> list[str]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._write_keystore()
         self.log4j_path.write_text(_LOG4J2)
         self.config_path.write_text(self._server_properties())
         if not (self.data_dir / "meta.properties").is_file():
@@ -222,14 +246,38 @@ class KafkaBroker(DetachedServer):
         if self.sasl is None:
             return {}
         props = {"sasl.enabled.mechanisms": ",".join(self.sasl.mechanisms)}
+        listeners = ["sasl_plaintext"]
+        if self.tls is not None and self.tls.protocol == "SASL_SSL":
+            listeners.append("sasl_ssl")
         for mech in self.sasl.mechanisms:
             if mech == "PLAIN":
                 users = " ".join(f'user_{name}="{password}"' for name, password in self.sasl.users.items())
                 login = f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"
             else:
                 login = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-            props[f"listener.name.sasl_plaintext.{mech.lower()}.sasl.jaas.config"] = login
+            for listener in listeners:
+                props[f"listener.name.{listener}.{mech.lower()}.sasl.jaas.config"] = login
         return props
+
+    def _write_keystore(self) -> None:
+        """Kafka's PEM key store is one file: the private key, then the certificate."""
+        if self.tls is None:
+            return
+        files = self.tls.files
+        self.keystore_path.write_text(files.keyfile.read_text() + files.certfile.read_text())
+        self.keystore_path.chmod(0o600)
+
+    def _tls_properties(self) -> dict[str, str]:
+        if self.tls is None:
+            return {}
+        prefix = f"listener.name.{self.tls.protocol.lower()}."
+        return {
+            prefix + "ssl.keystore.type": "PEM",
+            prefix + "ssl.keystore.location": str(self.keystore_path),
+            prefix + "ssl.truststore.type": "PEM",
+            prefix + "ssl.truststore.location": str(self.tls.files.cafile),
+            prefix + "ssl.client.auth": self.tls.client_auth,
+        }
 
     def _server_properties(self) -> str:
         h, p, c = self.host, self.port, self.controller_port
@@ -238,6 +286,9 @@ class KafkaBroker(DetachedServer):
         if self.sasl is not None:
             listeners += f",SASL_PLAINTEXT://{h}:{self.sasl.port}"
             protocols += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+        if self.tls is not None:
+            listeners += f",{self.tls.protocol}://{h}:{self.tls.port}"
+            protocols += f",{self.tls.protocol}:{self.tls.protocol}"
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
@@ -261,5 +312,6 @@ class KafkaBroker(DetachedServer):
             # Consumers in tests join at once instead of waiting 3 s for more members.
             "group.initial.rebalance.delay.ms": "0",
             **self._sasl_properties(),
+            **self._tls_properties(),
         }
         return "".join(f"{key}={value}\n" for key, value in props.items())

@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import redis
 
 from router.devinfra.process import DetachedServer, InfraError
+from router.devinfra.tls import TlsFiles
 
 _MISSING = (
     "redis-server not found: install it with `apt-get install -y redis-server`"
@@ -42,8 +44,12 @@ class RedisServer(DetachedServer):
         host: str = "127.0.0.1",
         owner_pid: int | None = None,
         acl: Mapping[str, tuple[str, str]] | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         super().__init__(workdir, host, port, owner_pid)
+        # With TLS, `port` is the TLS port and there is no plaintext one; clients
+        # must present a certificate signed by `tls.cafile` (tls-auth-clients yes).
+        self.tls = tls
         # ACL users: name -> (password, rules such as "~* &* +@all"). With any, the
         # `default` user is off unless listed (listing it is `requirepass`).
         self.acl = dict(acl or {})
@@ -52,7 +58,7 @@ class RedisServer(DetachedServer):
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://{self.host}:{self.port}/0"
 
     def start(self, timeout: float = 30) -> None:
         super().start(timeout)
@@ -70,6 +76,7 @@ class RedisServer(DetachedServer):
             password=password,
             socket_connect_timeout=1,
             socket_timeout=1,
+            **self._probe_tls(),
         )
         try:
             return bool(client.ping())
@@ -78,12 +85,23 @@ class RedisServer(DetachedServer):
         finally:
             client.close()
 
+    def _probe_tls(self) -> dict[str, Any]:
+        if self.tls is None:
+            return {}
+        # The server's own certificate doubles as the probe's client certificate.
+        return {
+            "ssl": True,
+            "ssl_ca_certs": str(self.tls.cafile),
+            "ssl_certfile": str(self.tls.certfile),
+            "ssl_keyfile": str(self.tls.keyfile),
+        }
+
     def _prepare(self) -> list[str]:
         executable = redis_server_executable()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         lines = [
             f"bind {self.host}",
-            f"port {self.port}",
+            *self._port_lines(),
             f"dir {_quote(self.data_dir)}",
             "appendonly yes",
             "appendfsync everysec",
@@ -97,6 +115,18 @@ class RedisServer(DetachedServer):
         ]
         self.config_path.write_text("".join(f"{line}\n" for line in lines))
         return [executable, str(self.config_path)]
+
+    def _port_lines(self) -> list[str]:
+        if self.tls is None:
+            return [f"port {self.port}"]
+        return [
+            "port 0",
+            f"tls-port {self.port}",
+            f"tls-cert-file {_quote(self.tls.certfile)}",
+            f"tls-key-file {_quote(self.tls.keyfile)}",
+            f"tls-ca-cert-file {_quote(self.tls.cafile)}",
+            "tls-auth-clients yes",
+        ]
 
     def _acl_lines(self) -> list[str]:
         if not self.acl:
