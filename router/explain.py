@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field, TypeAdapter, ValidationError
-from redis.asyncio import Redis
 
 from router.assignments import AssignmentStore
 from router.outputs import decision_event
+from router.redis_client import make_redis
 from router.redis_keys import RedisKeys
 from router.settings import Settings
 from rules.compiled import CompiledRulebook
@@ -68,11 +68,7 @@ def hypothetical(book: CompiledRulebook, lead: Lead, at: datetime) -> RoutingDec
 
 async def load_stored(settings: Settings, lead_id: str) -> Stored | None:
     """The lead's stored decision, or None when Redis has no record of the lead."""
-    redis = Redis.from_url(
-        settings.redis.url.get_secret_value(),
-        socket_timeout=settings.redis.socket_timeout_seconds,
-        socket_connect_timeout=settings.redis.socket_timeout_seconds,
-    )
+    redis = make_redis(settings.redis)
     try:
         store = AssignmentStore(redis, RedisKeys(settings.redis.prefix), settings.redis.retention_seconds)
         event, trace = await store.trace(lead_id)

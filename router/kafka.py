@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,11 +20,7 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
         "security_protocol": settings.security_protocol,
     }
     if settings.security_protocol in ("SSL", "SASL_SSL"):
-        options["ssl_context"] = create_ssl_context(
-            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
-            certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
-            keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
-        )
+        options["ssl_context"] = ssl_context(settings)
     if settings.sasl_mechanism is not None:
         options["sasl_mechanism"] = settings.sasl_mechanism
         options["sasl_plain_username"] = settings.sasl_username
@@ -31,6 +28,19 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
             settings.sasl_password.get_secret_value() if settings.sasl_password else None
         )
     return options
+
+
+def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
+    """A verifying client context: the CA bundle (or the system's), the client
+    certificate for mutual TLS, and a hostname check unless turned off."""
+    context: ssl.SSLContext = create_ssl_context(
+        cafile=settings.ssl_cafile,
+        certfile=settings.ssl_certfile,
+        keyfile=settings.ssl_keyfile,
+        password=settings.ssl_password.get_secret_value() if settings.ssl_password else None,
+    )
+    context.check_hostname = settings.ssl_check_hostname
+    return context
 
 
 def make_producer(settings: KafkaSettings) -> AIOKafkaProducer:

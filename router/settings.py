@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_RULEBOOK = Path(__file__).resolve().parent.parent / "rules" / "examples" / "default.yaml"
@@ -33,10 +33,38 @@ class KafkaSettings(_Section):
     ssl_cafile: Path | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    # The passphrase of an encrypted ssl_keyfile.
+    ssl_password: SecretStr | None = None
+    # The broker's certificate must name the host we dialled (Kafka's own clients
+    # default to this too: ssl.endpoint.identification.algorithm=https).
+    ssl_check_hostname: bool = True
     # Records per poll: large enough to batch Redis work, small enough that one
     # poll never holds a partition for long.
     max_poll_records: Annotated[int, Field(ge=1, le=10_000)] = 500
     poll_timeout_seconds: Annotated[float, Field(gt=0, le=5)] = 0.1
+
+    # Field validators rather than one model validator: an error then shows the
+    # field's own value, never another field's (a Redis URL may hold a password).
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _tls_needs_a_tls_protocol(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        # With a plaintext protocol the files would be ignored: say so instead.
+        if path is not None and info.data.get("security_protocol") not in ("SSL", "SASL_SSL"):
+            raise ValueError("needs security_protocol SSL or SASL_SSL")
+        return path
+
+    @field_validator("ssl_keyfile")
+    @classmethod
+    def _goes_with_a_cert(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        return _needs_cert(path, info)
+
+
+def _needs_cert(keyfile: Path | None, info: ValidationInfo) -> Path | None:
+    """A client key without the certificate it goes with is a mistake. (Not checked for
+    ssl_password: a validation error would print the passphrase.)"""
+    if keyfile is not None and info.data.get("ssl_certfile") is None:
+        raise ValueError("needs ssl_certfile (the client certificate it goes with)")
+    return keyfile
 
 
 class TopicSettings(_Section):
@@ -80,6 +108,36 @@ class RedisSettings(_Section):
     # Lead records outlive any SLA by far; they expire so Redis does not grow forever.
     retention_seconds: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
     socket_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    # TLS (a rediss:// URL): the CA bundle to trust (default: the system's CAs), and
+    # a client certificate and key for servers that ask for one (redis-server's
+    # default with TLS on: tls-auth-clients yes). Paths to mounted files.
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    # The passphrase of an encrypted ssl_keyfile.
+    ssl_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _tls_needs_rediss(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        url = info.data.get("url")
+        if path is not None and not (isinstance(url, SecretStr) and _is_rediss(url)):
+            raise ValueError("needs a rediss:// URL")
+        return path
+
+    @field_validator("ssl_keyfile")
+    @classmethod
+    def _goes_with_a_cert(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        return _needs_cert(path, info)
+
+    @property
+    def tls(self) -> bool:
+        return _is_rediss(self.url)
+
+
+def _is_rediss(url: SecretStr) -> bool:
+    return url.get_secret_value().lower().startswith("rediss://")
 
 
 class SlaSettings(_Section):

@@ -32,6 +32,7 @@ from monitors.touch import TouchProcessor
 from monitors.watermark import GroupWatermark
 from monitors.webhook_outbox import Burst, WebhookOutbox
 from monitors.webhooks import WebhookDeliverer
+from router import redis_client
 from router.assignments import AssignmentStore
 from router.consume import ConsumeLoop, Processor
 from router.credentials import check_kafka, check_redis
@@ -55,12 +56,7 @@ REDIS_PROBE_SECONDS = 1.0
 
 
 def make_redis(settings: Settings) -> Redis:
-    return Redis.from_url(
-        settings.redis.url.get_secret_value(),
-        socket_timeout=settings.redis.socket_timeout_seconds,
-        socket_connect_timeout=settings.redis.socket_timeout_seconds,
-        health_check_interval=10,
-    )
+    return redis_client.make_redis(settings.redis, health_check_interval=10)
 
 
 class Worker:

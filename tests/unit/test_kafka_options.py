@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import ssl
 
+import pytest
+from pydantic import SecretStr
+
+from router.devinfra import LocalPki
 from router.kafka import client_options, make_producer
 from router.settings import KafkaSettings
 
@@ -39,3 +43,25 @@ async def test_tls_client_can_be_built() -> None:
         assert producer.client._ssl_context is not None
     finally:
         await producer.stop()  # never started: closes it without touching the network
+
+
+def test_tls_context_loads_the_ca_and_an_encrypted_client_key(tls_pki: LocalPki) -> None:
+    """ssl_cafile is what the context trusts, the client key is unlocked with
+    ssl_password, and ssl_check_hostname turns the hostname check off; a wrong
+    passphrase fails while the context is built, not later."""
+    settings = KafkaSettings(
+        security_protocol="SSL",
+        ssl_cafile=tls_pki.ca,
+        ssl_certfile=tls_pki.client_cert,
+        ssl_keyfile=tls_pki.client_key,
+        ssl_password=SecretStr(tls_pki.client_key_password or ""),
+    )
+    context = client_options(settings)["ssl_context"]
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+    (trusted,) = context.get_ca_certs()
+    assert dict(item[0] for item in trusted["subject"])["commonName"].startswith("leadrouter local ca ")
+    unchecked = client_options(settings.model_copy(update={"ssl_check_hostname": False}))["ssl_context"]
+    assert not unchecked.check_hostname
+    with pytest.raises(ssl.SSLError):
+        client_options(settings.model_copy(update={"ssl_password": SecretStr("not-the-passphrase")}))

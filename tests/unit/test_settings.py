@@ -156,3 +156,67 @@ def test_other_environment_variables_are_ignored(monkeypatch: pytest.MonkeyPatch
     settings = Settings()
     assert settings.sla.first_touch_seconds == 300
     assert settings.topics.prefix == ""
+
+
+def test_tls_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kafka and Redis TLS settings come from LEADROUTER_*__SSL_* variables; key
+    passphrases are SecretStr, and hostname checks are on unless turned off."""
+    env = {
+        "LEADROUTER_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+        "LEADROUTER_KAFKA__SSL_CAFILE": "/etc/leadrouter/kafka-ca.pem",
+        "LEADROUTER_KAFKA__SSL_CERTFILE": "/etc/leadrouter/client.pem",
+        "LEADROUTER_KAFKA__SSL_KEYFILE": "/etc/leadrouter/client.key",
+        "LEADROUTER_KAFKA__SSL_PASSWORD": "key-pass-31",
+        "LEADROUTER_REDIS__URL": "rediss://cache.internal:6380/0",
+        "LEADROUTER_REDIS__SSL_CAFILE": "/etc/leadrouter/redis-ca.pem",
+        "LEADROUTER_REDIS__SSL_CERTFILE": "/etc/leadrouter/client.pem",
+        "LEADROUTER_REDIS__SSL_KEYFILE": "/etc/leadrouter/client.key",
+        "LEADROUTER_REDIS__SSL_PASSWORD": "key-pass-32",
+        "LEADROUTER_REDIS__SSL_CHECK_HOSTNAME": "false",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert str(settings.kafka.ssl_cafile) == "/etc/leadrouter/kafka-ca.pem"
+    assert str(settings.kafka.ssl_keyfile) == "/etc/leadrouter/client.key"
+    assert settings.kafka.ssl_check_hostname
+    assert settings.redis.tls
+    assert str(settings.redis.ssl_cafile) == "/etc/leadrouter/redis-ca.pem"
+    assert not settings.redis.ssl_check_hostname
+    assert isinstance(settings.kafka.ssl_password, SecretStr)
+    assert isinstance(settings.redis.ssl_password, SecretStr)
+    shown = repr(settings) + str(settings) + settings.model_dump_json()
+    assert "key-pass-31" not in shown
+    assert "key-pass-32" not in shown
+
+
+KAFKA_SSL = {"LEADROUTER_KAFKA__SECURITY_PROTOCOL": "SSL"}
+REDIS_PLAIN = {"LEADROUTER_REDIS__URL": "redis://:pw-in-url-9@h:6379/0"}
+REDIS_TLS = {"LEADROUTER_REDIS__URL": "rediss://:pw-in-url-9@h/0"}
+
+
+@pytest.mark.parametrize(
+    ("env", "field"),
+    [
+        ({"LEADROUTER_KAFKA__SSL_CAFILE": "/ca.pem"}, "kafka.ssl_cafile"),
+        (
+            {"LEADROUTER_KAFKA__SECURITY_PROTOCOL": "SASL_PLAINTEXT", "LEADROUTER_KAFKA__SSL_CERTFILE": "/c"},
+            "kafka.ssl_certfile",
+        ),
+        ({**KAFKA_SSL, "LEADROUTER_KAFKA__SSL_KEYFILE": "/k"}, "kafka.ssl_keyfile"),
+        ({**REDIS_PLAIN, "LEADROUTER_REDIS__SSL_CAFILE": "/ca.pem"}, "redis.ssl_cafile"),
+        ({**REDIS_TLS, "LEADROUTER_REDIS__SSL_KEYFILE": "/k"}, "redis.ssl_keyfile"),
+    ],
+)
+def test_tls_files_that_would_be_ignored_are_refused(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], field: str
+) -> None:
+    """TLS files with a plaintext Kafka protocol or a redis:// URL, or a client key
+    without its certificate, are errors at start rather than silently unused; the
+    error names the field and never the Redis URL (it may hold a password)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert [".".join(str(part) for part in error["loc"]) for error in caught.value.errors()] == [field]
+    assert "pw-in-url-9" not in str(caught.value)
