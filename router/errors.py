@@ -3,7 +3,8 @@
     LeadrouterError
     ├── PermanentError      the event can never be processed as it is: dead-letter it
     │   ├── InvalidEvent    bytes that do not decode to a valid contract event
-    │   └── CredentialsRejected  Kafka or Redis refused our credentials: stop the worker
+    │   └── CredentialsRejected  Kafka or Redis refused our credentials, or TLS
+    │                            trust failed either way: stop the worker
     └── TransientError      the world is briefly unwell (Redis down, broker busy): retry
 
 A broad `except` exists only at the per-event boundary of a worker.
@@ -44,9 +45,10 @@ class InvalidEvent(PermanentError):
 
 
 class CredentialsRejected(PermanentError):
-    """Kafka or Redis refused the configured credentials. Fatal at start: a restart
-    cannot fix a wrong password. `service` is "kafka" or "redis"; the message names
-    the user and the server, never the secret."""
+    """Kafka or Redis refused the configured credentials, or a TLS handshake failed on
+    trust (their certificate against our CA bundle, or ours refused). Fatal at start:
+    a restart cannot fix a wrong password or certificate. `service` is "kafka" or
+    "redis"; the message names the user and the server, never the secret."""
 
     def __init__(self, service: Literal["kafka", "redis"], message: str) -> None:
         self.service = service

@@ -1,7 +1,7 @@
 """The start-up credentials check: only a rejection is fatal, never an outage.
 
 Rejections themselves are tested on real servers (tests/integration/test_kafka_sasl.py,
-test_redis_auth.py); here, what must not be treated as one.
+test_redis_auth.py, test_tls.py); here, what must not be treated as one.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from router.devinfra import free_port
 from router.settings import KafkaSettings, RedisSettings
 
 
-async def test_kafka_without_sasl_is_not_checked() -> None:
-    """PLAINTEXT and SSL have no credentials to check: nothing is contacted."""
+async def test_kafka_plaintext_and_unreachable_ssl_pass_at_once() -> None:
+    """PLAINTEXT has no credentials to check (nothing is contacted); an SSL bootstrap
+    server that refuses connections is no verdict on the TLS settings. Both return at
+    once. (TLS rejections: tests/integration/test_tls.py.)"""
     started = time.monotonic()
     await check_kafka(KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}"))
     await check_kafka(KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", security_protocol="SSL"))
