@@ -75,6 +75,9 @@ class GroupWatermark:
         self._peek = AIOKafkaConsumer(
             **client_options(kafka), group_id=None, enable_auto_commit=False, fetch_max_wait_ms=20
         )
+        # Offsets are asked of a consumer that never fetches: on the peek consumer the
+        # request queued behind its fetches and took 100 ms or more, the bulk of a refresh.
+        self._offsets = AIOKafkaConsumer(**client_options(kafka), group_id=None, enable_auto_commit=False)
         self._first_unread: dict[tuple[TopicPartition, int], int] = {}
         self._known: list[TopicPartition] = []
         self._known_at = 0.0
@@ -84,11 +87,14 @@ class GroupWatermark:
     async def start(self) -> None:
         await self._admin.start()
         await self._peek.start()
+        await self._offsets.start()
         await self._partitions()
 
     async def stop(self) -> None:
         with contextlib.suppress(Exception):  # best effort on the way out
             await self._peek.stop()
+        with contextlib.suppress(Exception):
+            await self._offsets.stop()
         with contextlib.suppress(Exception):
             await self._admin.close()
 
@@ -108,11 +114,11 @@ class GroupWatermark:
             return None
         # Both questions at once: the watermark is as old as the slower answer.
         ends, committed = await asyncio.gather(
-            self._peek.end_offsets(partitions),
+            self._offsets.end_offsets(partitions),
             self._admin.list_consumer_group_offsets(self._group, partitions=partitions),
         )
         uncommitted = [tp for tp in partitions if (m := committed.get(tp)) is None or m.offset < 0]
-        starts = await self._peek.beginning_offsets(uncommitted) if uncommitted else {}
+        starts = await self._offsets.beginning_offsets(uncommitted) if uncommitted else {}
         done: dict[TopicPartition, int] = {}
         for tp in partitions:
             meta = committed.get(tp)
@@ -132,7 +138,7 @@ class GroupWatermark:
                 done.update(await self._help(orphans, done, ends))
         behind = {tp: done[tp] for tp in partitions if done[tp] < ends[tp]}
         missing = {tp: offset for tp, offset in behind.items() if (tp, offset) not in self._first_unread}
-        peeked = {tp: await self._timestamp(tp, offset) for tp, offset in missing.items()}
+        peeked = await self._timestamps(missing) if missing else {}
         marks: dict[int, int] = {}
         unread: dict[tuple[TopicPartition, int], int] = {}
         for tp in partitions:
@@ -204,14 +210,22 @@ class GroupWatermark:
         """The watermark of one bucket, or None while unknown."""
         return self.by_partition.get(bucket) if self.by_partition else None
 
-    async def _timestamp(self, tp: TopicPartition, offset: int) -> int | None:
-        """The timestamp of the record at `offset`, the first the group has not processed;
-        None if the broker did not return it promptly (the refresh must not stall)."""
-        self._peek.assign([tp])
-        self._peek.seek(tp, offset)
-        batch = await self._peek.getmany(tp, timeout_ms=PEEK_TIMEOUT_MS, max_records=1)
-        records = batch.get(tp, [])
-        return int(records[0].timestamp) if records else None
+    async def _timestamps(self, offsets: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """The timestamp of the record at each partition's offset, the first the group has
+        not processed; one fetch for all of them (one each took 20 ms or more), and only
+        those the broker returned promptly (the refresh must not stall)."""
+        self._peek.assign(list(offsets))
+        for tp, offset in offsets.items():
+            self._peek.seek(tp, offset)
+        stamps: dict[TopicPartition, int] = {}
+        deadline = time.monotonic() + PEEK_TIMEOUT_MS / 1000
+        while len(stamps) < len(offsets) and (left := deadline - time.monotonic()) > 0:
+            pending = [tp for tp in offsets if tp not in stamps]
+            batch = await self._peek.getmany(*pending, timeout_ms=int(left * 1000))
+            for tp, records in batch.items():
+                if records:
+                    stamps[tp] = int(records[0].timestamp)
+        return stamps
 
     async def run(self, stop: asyncio.Event, interval: float = 0.05) -> None:
         """Keep `low_ms` fresh; a failure leaves the last value, which only delays breaches."""

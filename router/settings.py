@@ -148,7 +148,7 @@ class SlaSettings(_Section):
     grace_seconds: Annotated[float, Field(ge=0, le=60)] = 0.25
     # A monitor renews its claims while it publishes; a killed one's alerts go out
     # from another monitor this long after it died.
-    claim_lease_seconds: Annotated[float, Field(gt=0)] = 1.0
+    claim_lease_seconds: Annotated[float, Field(gt=0)] = 0.5
     # A monitor whose heartbeat in Redis is older than this is presumed gone: the
     # other monitors apply its partitions' waiting records themselves, so breaches
     # do not wait for Kafka's session timeout or a rebalance. Beats at a third of it.
