@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from router.settings import Settings
+from router.settings import RedisSettings, Settings
 
 if TYPE_CHECKING:
     from rules.events import Lead
@@ -489,14 +489,17 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
         print(f"leadrouter bench {args.scenario}: {problem}", file=sys.stderr)
         return 2
     settings = Settings()
-    bootstrap = args.kafka or settings.kafka.bootstrap_servers
-    redis_url = args.redis_url or settings.redis.url.get_secret_value()
+    # --kafka and --redis-url replace the addresses only: SASL and TLS settings apply.
+    kafka = settings.kafka
+    if args.kafka:
+        kafka = kafka.model_copy(update={"bootstrap_servers": args.kafka})
+    redis = _redis_at(settings, args.redis_url)
     say = lambda note: print(note, file=sys.stderr)  # noqa: E731
     try:
         if scale:
-            lines = pipeline.run_scale(processes, options, bootstrap, redis_url, say).lines()
+            lines = pipeline.run_scale(processes, options, kafka, redis, say).lines()
         else:
-            lines = pipeline.run(options, bootstrap, redis_url, say).lines()
+            lines = pipeline.run(options, kafka, redis, say).lines()
     except (InfraError, RedisError, KafkaError, OSError, RuntimeError) as exc:
         print(f"leadrouter bench {args.scenario}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -506,6 +509,15 @@ def _bench_pipeline(args: argparse.Namespace) -> int:
         append(args.record, args.scenario, lines)
         print(f"recorded in {args.record}")
     return 0
+
+
+def _redis_at(settings: Settings, url: str | None) -> RedisSettings:
+    """The Redis settings with `url` (a --redis-url) in place of the configured one."""
+    from pydantic import SecretStr
+
+    if url is None:
+        return settings.redis
+    return settings.redis.model_copy(update={"url": SecretStr(url)})
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -524,8 +536,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if (problem := options.problem()) is not None:
             print(f"leadrouter bench sla: {problem}", file=sys.stderr)
             return 2
+        # Without --redis-url the benchmark starts a private redis-server of its own.
+        redis = _redis_at(Settings(), args.redis_url) if args.redis_url else None
         try:
-            sla_result = sla.run(options, args.redis_url, lambda note: print(note, file=sys.stderr))
+            sla_result = sla.run(options, redis, lambda note: print(note, file=sys.stderr))
         except (InfraError, RedisError, OSError) as exc:
             print(f"leadrouter bench sla: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1

@@ -4,7 +4,9 @@ The same Kafka clients as the router (`router.kafka`: acks=all, idempotence, lin
 read_committed, manual commits after the batch's records are acknowledged), the same
 poll size, and nothing else: every record is copied to the output topic unchanged.
 
-    python -m router.bench.bare BOOTSTRAP GROUP_PREFIX IN_TOPIC OUT_TOPIC
+    python -m router.bench.bare GROUP_PREFIX IN_TOPIC OUT_TOPIC
+
+It connects as the router does, from LEADROUTER_KAFKA__* (address, SASL, TLS).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 from aiokafka.structs import OffsetAndMetadata
 
 from router.kafka import make_consumer, make_producer, send_now
-from router.settings import KafkaSettings
+from router.settings import KafkaSettings, Settings
 
 
 async def copy_loop(settings: KafkaSettings, source: str, target: str, stop: asyncio.Event) -> None:
@@ -46,13 +48,13 @@ async def copy_loop(settings: KafkaSettings, source: str, target: str, stop: asy
         await producer.stop()
 
 
-async def _main(bootstrap: str, group_prefix: str, source: str, target: str) -> None:
+async def _main(group_prefix: str, source: str, target: str) -> None:
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError):
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    settings = KafkaSettings(bootstrap_servers=bootstrap, group_prefix=group_prefix)
+    settings = Settings().kafka.model_copy(update={"group_prefix": group_prefix})
     await copy_loop(settings, source, target, stop)
 
 
 if __name__ == "__main__":
-    asyncio.run(_main(*sys.argv[1:5]))
+    asyncio.run(_main(*sys.argv[1:4]))

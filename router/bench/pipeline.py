@@ -39,12 +39,15 @@ import orjson
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from router.bench.sla import delete_keys
 from router.bench.synthetic import leads, rulebook
 from router.devinfra import ensure_topics, free_port
-from router.settings import TopicSettings
+from router.kafka import client_options
+from router.redis_client import make_redis
+from router.settings import KafkaSettings, RedisSettings, TopicSettings
 
 TARGET_SHARE = 0.5  # of the bare aiokafka ceiling, one process
 TARGET_P99 = 0.050  # s, publish -> assignment at 1,000 leads/s
@@ -310,12 +313,13 @@ async def _redis_cpu(redis: Redis) -> float:
 
 
 async def _measure(
-    system: _System, stream: _Leads, o: PipelineOptions, bootstrap: str, redis: Redis,
+    system: _System, stream: _Leads, o: PipelineOptions, kafka: KafkaSettings, redis: Redis,
     say: Callable[[str], None],
 ) -> SystemRun:  # fmt: skip
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1, max_batch_size=262_144)
+    options = client_options(kafka)
+    producer = AIOKafkaProducer(**options, acks="all", linger_ms=1, max_batch_size=262_144)
     consumer = AIOKafkaConsumer(
-        system.sink, bootstrap_servers=bootstrap, auto_offset_reset="earliest", fetch_max_wait_ms=100,
+        system.sink, **options, auto_offset_reset="earliest", fetch_max_wait_ms=100,
         max_partition_fetch_bytes=4_194_304,
     )  # fmt: skip
     await producer.start()
@@ -418,6 +422,32 @@ def _env(**settings: str) -> dict[str, str]:
     return env
 
 
+_KAFKA_CONNECTION = (
+    "bootstrap_servers", "security_protocol", "sasl_mechanism", "sasl_username", "sasl_password",
+    "ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_password", "ssl_check_hostname",
+)  # fmt: skip
+_REDIS_CONNECTION = ("url", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_password", "ssl_check_hostname")
+
+
+def connection_env(kafka: KafkaSettings, redis: RedisSettings) -> dict[str, str]:
+    """The settings (for `_env`) that connect a subprocess as `kafka` and `redis` do:
+    address, SASL and TLS. The rest of the environment's LEADROUTER_* stays out."""
+    env: dict[str, str] = {}
+    sections: tuple[tuple[str, KafkaSettings | RedisSettings, tuple[str, ...]], ...] = (
+        ("kafka", kafka, _KAFKA_CONNECTION),
+        ("redis", redis, _REDIS_CONNECTION),
+    )
+    for section, model, names in sections:
+        for name in names:
+            value = getattr(model, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"{section}__{name}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
 def _ready(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
@@ -441,14 +471,14 @@ async def _wait_ready(system: _System, seconds: float = 60) -> None:
 
 
 def _routers(
-    copies: int, run: str, topics: TopicSettings, bootstrap: str, redis_url: str, redis_prefix: str,
+    copies: int, run: str, topics: TopicSettings, connection: dict[str, str], redis_prefix: str,
     book_path: Path, log_dir: Path,
 ) -> _System:  # fmt: skip
     ports = [free_port() for _ in range(copies)]
     worker = [sys.executable, "-m", "router.cli", "worker", "--role", "router", "--http-port"]
-    env = _env(kafka__bootstrap_servers=bootstrap, kafka__group_prefix=f"bench-{run}", redis__url=redis_url,
-               redis__prefix=redis_prefix, topics__prefix=topics.prefix,
-               topics__partitions=str(topics.partitions), rulebook=str(book_path))  # fmt: skip
+    env = _env(**connection, kafka__group_prefix=f"bench-{run}", redis__prefix=redis_prefix,
+               topics__prefix=topics.prefix, topics__partitions=str(topics.partitions),
+               rulebook=str(book_path))  # fmt: skip
     return _System(
         "leadrouter", [[*worker, str(port)] for port in ports], env, topics.name(topics.leads),
         topics.name(topics.assignments), log_dir, ports,
@@ -456,36 +486,37 @@ def _routers(
 
 
 async def run_async(
-    o: PipelineOptions, bootstrap: str, redis_url: str, say: Callable[[str], None]
+    o: PipelineOptions, kafka: KafkaSettings, redis_conn: RedisSettings, say: Callable[[str], None]
 ) -> PipelineResult:
     run = uuid.uuid4().hex[:8]
     topics = TopicSettings(prefix=f"bench-{run}-", partitions=o.partitions)
     bare_in, bare_out = f"bench-{run}-bare-leads", f"bench-{run}-bare-out"
     created = {**topics.all_topics(), bare_in: o.partitions, bare_out: o.partitions}
     redis_prefix = f"bench-pipeline-{run}"
+    connection = connection_env(kafka, redis_conn)
     say(f"creating topics bench-{run}-*")
-    await ensure_topics(bootstrap, created)
-    redis = Redis.from_url(redis_url)
+    await ensure_topics(kafka.bootstrap_servers, created, options=client_options(kafka))
+    redis = make_redis(redis_conn)
     load_before = os.getloadavg()[0]
     stream = _Leads(run)
     with tempfile.TemporaryDirectory(prefix="leadrouter-bench-") as tmp:
         book_path = Path(tmp) / "rulebook.yaml"
         book_path.write_text(yaml.safe_dump(bench_rulebook(), sort_keys=False))
-        router = _routers(1, run, topics, bootstrap, redis_url, redis_prefix, book_path, Path(tmp))
+        router = _routers(1, run, topics, connection, redis_prefix, book_path, Path(tmp))
         bare = _System(
             "bare aiokafka",
-            [[sys.executable, "-m", "router.bench.bare", bootstrap, f"bench-{run}", bare_in, bare_out]],
-            _env(), bare_in, bare_out, Path(tmp),
+            [[sys.executable, "-m", "router.bench.bare", f"bench-{run}", bare_in, bare_out]],
+            _env(**connection), bare_in, bare_out, Path(tmp),
         )  # fmt: skip
         try:
-            mine = await _measure(router, stream, o, bootstrap, redis, say)
-            ceiling = await _measure(bare, stream, o, bootstrap, redis, say) if o.ceiling else None
+            mine = await _measure(router, stream, o, kafka, redis, say)
+            ceiling = await _measure(bare, stream, o, kafka, redis, say) if o.ceiling else None
         finally:
             router.stop()
             bare.stop()
             await delete_keys(redis, redis_prefix)
             await redis.aclose()
-            await _delete_topics(bootstrap, list(created))
+            await _delete_topics(kafka, list(created))
     book = bench_rulebook()
     described = (
         f"synthetic, {len(book['reps'])} reps, {len(book['routes'])} routes, "
@@ -494,8 +525,8 @@ async def run_async(
     return PipelineResult(o, mine, ceiling, (load_before, os.getloadavg()[0]), described)
 
 
-async def _delete_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def _delete_topics(kafka: KafkaSettings, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(**client_options(kafka))
     try:
         await admin.start()
         await admin.delete_topics(names)
@@ -505,8 +536,10 @@ async def _delete_topics(bootstrap: str, names: list[str]) -> None:
         await admin.close()
 
 
-def run(o: PipelineOptions, bootstrap: str, redis_url: str, say: Callable[[str], None]) -> PipelineResult:
-    return asyncio.run(run_async(o, bootstrap, redis_url, say))
+def run(
+    o: PipelineOptions, kafka: KafkaSettings, redis: RedisSettings, say: Callable[[str], None]
+) -> PipelineResult:
+    return asyncio.run(run_async(o, kafka, redis, say))
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,9 +583,11 @@ class ScaleResult:
 
 
 async def run_scale_async(
-    processes: Sequence[int], o: PipelineOptions, bootstrap: str, redis_url: str, say: Callable[[str], None]
-) -> ScaleResult:
-    redis = Redis.from_url(redis_url)
+    processes: Sequence[int], o: PipelineOptions, kafka: KafkaSettings, redis_conn: RedisSettings,
+    say: Callable[[str], None],
+) -> ScaleResult:  # fmt: skip
+    redis = make_redis(redis_conn)
+    connection = connection_env(kafka, redis_conn)
     load_before = os.getloadavg()[0]
     runs = []
     try:
@@ -562,20 +597,18 @@ async def run_scale_async(
             redis_prefix = f"bench-pipeline-{run}"
             created = topics.all_topics()
             say(f"{copies} router process(es): creating topics bench-{run}-*")
-            await ensure_topics(bootstrap, created)
+            await ensure_topics(kafka.bootstrap_servers, created, options=client_options(kafka))
             with tempfile.TemporaryDirectory(prefix="leadrouter-bench-") as tmp:
                 book_path = Path(tmp) / "rulebook.yaml"
                 book_path.write_text(yaml.safe_dump(bench_rulebook(), sort_keys=False))
-                routers = _routers(
-                    copies, run, topics, bootstrap, redis_url, redis_prefix, book_path, Path(tmp)
-                )
+                routers = _routers(copies, run, topics, connection, redis_prefix, book_path, Path(tmp))
                 routers.name = f"{copies} router(s)"
                 try:
-                    runs.append((copies, await _measure(routers, _Leads(run), o, bootstrap, redis, say)))
+                    runs.append((copies, await _measure(routers, _Leads(run), o, kafka, redis, say)))
                 finally:
                     routers.stop()
                     await delete_keys(redis, redis_prefix)
-                    await _delete_topics(bootstrap, list(created))
+                    await _delete_topics(kafka, list(created))
     finally:
         await redis.aclose()
     rate = o.rates[0] if o.rates else 0.0
@@ -585,6 +618,7 @@ async def run_scale_async(
 
 
 def run_scale(
-    processes: Sequence[int], o: PipelineOptions, bootstrap: str, redis_url: str, say: Callable[[str], None]
-) -> ScaleResult:
-    return asyncio.run(run_scale_async(processes, o, bootstrap, redis_url, say))
+    processes: Sequence[int], o: PipelineOptions, kafka: KafkaSettings, redis: RedisSettings,
+    say: Callable[[str], None],
+) -> ScaleResult:  # fmt: skip
+    return asyncio.run(run_scale_async(processes, o, kafka, redis, say))

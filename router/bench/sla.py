@@ -26,11 +26,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from monitors.timers import DueTimer, RedisTimers
 from router.devinfra.process import PortInUseError, free_port
 from router.devinfra.redis_server import RedisServer
+from router.redis_client import make_redis
 from router.redis_keys import RedisKeys, bucket_of
 from router.settings import RedisSettings, SlaSettings
 
@@ -246,18 +248,20 @@ def _verdict(target: str, ok: bool) -> str:
 
 
 def run(
-    options: SlaOptions, redis_url: str | None = None, progress: Callable[[str], None] | None = None
+    options: SlaOptions, redis: RedisSettings | None = None, progress: Callable[[str], None] | None = None
 ) -> SlaResult:
-    """Run the scenario against `redis_url`, or a private redis-server started for it."""
+    """Run the scenario against `redis` (its URL and TLS settings), or a private
+    redis-server started for it."""
     say = progress or (lambda _: None)
-    if redis_url is not None:
+    if redis is not None:
         shared = "redis-server at --redis-url (shared: memory figures include other writers)"
-        return asyncio.run(_run(options, redis_url, shared, say, clean_up=True))
+        return asyncio.run(_run(options, redis, shared, say, clean_up=True))
     with tempfile.TemporaryDirectory(prefix="leadrouter-bench-") as tmp:
         server = _private_server(Path(tmp))
         try:
             private = "private redis-server, appendonly everysec"
-            return asyncio.run(_run(options, server.url, private, say, clean_up=False))
+            own = RedisSettings(url=SecretStr(server.url))
+            return asyncio.run(_run(options, own, private, say, clean_up=False))
         finally:
             server.stop()
 
@@ -276,8 +280,9 @@ def _private_server(workdir: Path) -> RedisServer:
 
 
 @contextlib.asynccontextmanager
-async def _client(url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(url)
+async def _client(conn: RedisSettings) -> AsyncIterator[Redis]:
+    # No socket timeouts, as before: a pipelined load of a million timers takes a while.
+    client = make_redis(conn, socket_timeout=None, socket_connect_timeout=None)
     try:
         yield client
     finally:
@@ -285,15 +290,15 @@ async def _client(url: str) -> AsyncIterator[Redis]:
 
 
 async def _run(
-    options: SlaOptions, url: str, server: str, say: Callable[[str], None], *, clean_up: bool
+    options: SlaOptions, conn: RedisSettings, server: str, say: Callable[[str], None], *, clean_up: bool
 ) -> SlaResult:
     keys = RedisKeys(f"bench-sla-{uuid.uuid4().hex[:8]}")
     sla = SlaSettings()
-    async with _client(url) as redis:
+    async with _client(conn) as redis:
         try:
             info = await redis.info("server")
             server = f"redis {info['redis_version']}, {server}"
-            return await _measure(options, url, redis, keys, sla, server, say)
+            return await _measure(options, conn, redis, keys, sla, server, say)
         finally:
             if clean_up:
                 say("deleting the benchmark's keys")
@@ -301,7 +306,7 @@ async def _run(
 
 
 async def _measure(
-    o: SlaOptions, url: str, redis: Redis, keys: RedisKeys, sla: SlaSettings, server: str,
+    o: SlaOptions, conn: RedisSettings, redis: Redis, keys: RedisKeys, sla: SlaSettings, server: str,
     say: Callable[[str], None],
 ) -> SlaResult:  # fmt: skip
     ids = [f"bench-{i:07d}" for i in range(o.timers)]
@@ -313,16 +318,16 @@ async def _measure(
     say(f"loading {o.timers:,} timers")
     base = await _used_memory(redis)
     started = time.perf_counter()
-    async with _client(url) as loader:
+    async with _client(conn) as loader:
         await _load_timers(loader, keys, ids, buckets, due, o.buckets)
     loaded = time.perf_counter() - started
     with_timers = await _used_memory(redis)
-    async with _client(url) as loader:
+    async with _client(conn) as loader:
         await _load_index(loader, keys, ids, due)
     with_index = await _used_memory(redis)
     say(f"loading {o.timers:,} lead records")
     started = time.perf_counter()
-    async with _client(url) as loader:
+    async with _client(conn) as loader:
         await _load_records(loader, keys, ids, due)
     loaded += time.perf_counter() - started
     with_records = await _used_memory(redis)
