@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for leadrouter development; run from the repo root.
 # Idempotent and quiet when everything is in place:
-#   1. system packages: redis-server, prometheus/promtool, Java 17 and Maven (Kafka jars)
+#   1. system packages: redis-server, prometheus/promtool, Java 17 and Maven (Kafka jars),
+#      openssl (throwaway certificates for the TLS tests)
 #   2. .venv with `pip install -e '.[dev]'`, redone only when pyproject.toml changes
 #   3. the Kafka broker jars, cached under $LEADROUTER_CACHE_DIR or ~/.cache/leadrouter
 set -euo pipefail
@@ -49,6 +50,7 @@ need promtool prometheus
 need amtool prometheus-alertmanager
 need java openjdk-17-jre-headless
 need mvn maven
+need openssl openssl
 need python3 python3
 python=$(pick_python || true)
 if [[ ! -x .venv/bin/python && -n $python ]] && ! "$python" -c 'import ensurepip' 2>/dev/null; then
