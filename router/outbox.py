@@ -1,18 +1,28 @@
 """Publishes what Redis scripts left in the outbox, at least once.
 
-Paths with no Kafka record to replay (assigning a queued lead) write their events
-into a Redis list in the same script that changes the state. One publisher at a
-time (a lease in Redis) sends a batch, waits for the broker's acknowledgement,
-then trims it. A publisher killed in between leaves the batch for the next one:
-copies are possible, with the same event ids, never losses.
+Paths with no Kafka record to replay (assigning a queued lead, reassigning one
+after an SLA escalation) write their events into a Redis list in the same script
+that changes the state. One publisher at a time (a lease in Redis) sends a batch,
+waits for the broker's acknowledgement, then removes it. A publisher killed in
+between leaves the batch for the next one: copies are possible, with the same
+event ids, never losses.
+
+The removal takes the batch off the head only if the head still is that batch,
+byte for byte. The lease alone cannot promise it: a publish that outlasts the
+lease (the broker restarting) ends after another publisher took over, published
+the same records and more, and removed them; a removal held up on the network
+past the client's timeout reaches Redis after the publisher read and removed the
+batch again. A plain LTRIM by count then removed records nobody had published.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
+from collections.abc import Sequence
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -29,6 +39,28 @@ BATCH = 200
 LEASE_MS = 10_000
 # Release the lease only if it is still ours.
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+# Remove a published batch from the head, only if the head is still that batch: the
+# same count of records with the same digest (see `batch_digest`). Run twice, or
+# after someone else removed it, it removes nothing. KEYS: 1 outbox; ARGV: count, digest.
+_REMOVE = """
+local n = tonumber(ARGV[1])
+local head = redis.call('LRANGE', KEYS[1], 0, n - 1)
+if #head ~= n then return 0 end
+local parts = {}
+for i, item in ipairs(head) do parts[i] = #item .. ':' .. item end
+if redis.sha1hex(table.concat(parts)) ~= ARGV[2] then return 0 end
+redis.call('LTRIM', KEYS[1], n, -1)
+return n
+"""
+
+
+def batch_digest(records: Sequence[bytes | str]) -> str:
+    """SHA-1 of the records, each as `<length>:<bytes>` (what _REMOVE computes)."""
+    sha = hashlib.sha1(usedforsecurity=False)
+    for record in records:
+        item = record.encode() if isinstance(record, str) else record
+        sha.update(b"%d:%s" % (len(item), item))
+    return sha.hexdigest()
 
 
 class OutboxPublisher:
@@ -47,6 +79,7 @@ class OutboxPublisher:
         self._interval = interval
         self._token = secrets.token_hex(8)
         self._release = redis.register_script(_RELEASE)
+        self._remove = redis.register_script(_REMOVE)
         self.wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -77,7 +110,11 @@ class OutboxPublisher:
                 topic, key, value = orjson.loads(item)
                 futures.append(await self._producer.send(topic, value=value.encode(), key=key.encode()))
             await asyncio.gather(*futures)
-            await self._redis.ltrim(self._keys.outbox, len(raw), -1)
+            removed = await self._remove(keys=[self._keys.outbox], args=[len(raw), batch_digest(raw)])
+            if not removed:
+                # Published, but taken off by someone else meanwhile (or the head
+                # changed): left alone, any copy still there goes out again.
+                log(logger, "outbox.not_removed", logging.WARNING, records=len(raw))
             self._metrics.outbox_published.inc(len(raw))
             self._metrics.outbox_depth.set(await self._redis.llen(self._keys.outbox))
             return len(raw)
