@@ -51,6 +51,21 @@ end
 return out
 """
 _MARK_PUBLISHED = "for _, key in ipairs(KEYS) do redis.call('HSET', key, 'published', '1') end"
+# Drop a reassignment request that can never be served, checking in the same step that
+# it still cannot: between the drainer's read and this, the lead may have become
+# reassignable (and a request read as moot made anew). KEYS: 1 lead hash, 2 requests;
+# ARGV: 1 lead id. Returns why it was dropped, or nil (Lua false) when it is kept.
+_DROP_REASSIGN = """
+local f = redis.call('HMGET', KEYS[1], 'status', 'touched_ms', 'lead', 'attempt')
+local why
+if not f[1] then why = 'no_record'
+elseif f[1] ~= 'assigned' then why = 'not_assigned'
+elseif f[2] then why = 'touched'
+elseif not f[3] or not f[4] then why = 'no_lead_stored'
+else return false end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return why
+"""
 # Decisions per batch call: bounds how long one call holds Redis (about 20 us each).
 BATCH_COMMIT = 100
 # Daily counts outlive the longest local day anywhere (UTC-12 to UTC+14) with margin.
@@ -139,6 +154,7 @@ class AssignmentStore:
         self._assign_batch = redis.register_script(_ASSIGN_BATCH)
         self._read_leads = redis.register_script(_READ_LEADS)
         self._mark_published = redis.register_script(_MARK_PUBLISHED)
+        self._drop_reassign = redis.register_script(_DROP_REASSIGN)
         # Timer buckets: the partition count of the activities topic (set at start-up).
         self.buckets = 1
 
@@ -366,7 +382,14 @@ class AssignmentStore:
             return None
         return int(attempt), _text(rep or b""), _text(team or b""), _text(digest)
 
-    async def drop_reassign(self, lead_id: str) -> None:
+    async def drop_reassign(self, lead_id: str) -> str | None:
+        """Drop the lead's request if it cannot be served (see `reassign_context`):
+        why (no_record, not_assigned, touched, no_lead_stored), or None if it is kept."""
+        why = await self._drop_reassign(keys=[self._keys.lead(lead_id), self._keys.reassign], args=[lead_id])
+        return None if why is None else _text(why)
+
+    async def discard_reassign(self, lead_id: str) -> None:
+        """Forget the lead's request whatever its state (its stored lead is unusable)."""
         await self._redis.zrem(self._keys.reassign, lead_id)
 
     async def drop_waiting(self, lead_id: str) -> None:

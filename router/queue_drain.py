@@ -139,9 +139,13 @@ class QueueDrainer:
         for lead_id in await self._store.reassign_requests(BATCH):
             context = await self._store.reassign_context(lead_id)
             if context is None:
-                await self._store.drop_reassign(lead_id)  # touched meanwhile, or expired
-                why = "not assigned, touched, or no lead stored"
-                log(logger, "reassign.dropped", lead_id=lead_id, why=why)
+                # Moot (touched meanwhile, expired), unless it changed since the read:
+                # the drop checks again, atomically, and keeps it then.
+                why = await self._store.drop_reassign(lead_id)
+                if why is None:
+                    log(logger, "reassign.deferred", lead_id=lead_id, status="changed")
+                else:
+                    log(logger, "reassign.dropped", lead_id=lead_id, why=why)
                 continue
             if await self._reassign(lead_id, context):
                 handled += 1
@@ -152,8 +156,11 @@ class QueueDrainer:
     async def _reassign(self, lead_id: str, context: ReassignContext) -> bool:
         try:
             event = decode_lead_event(lead_id.encode(), context.lead_event)
-        except InvalidEvent:
-            await self._store.drop_reassign(lead_id)
+        except InvalidEvent as exc:
+            # Validated when it was first routed, so this cannot happen; if it does,
+            # the request can never be served: say so rather than retry it for ever.
+            await self._store.discard_reassign(lead_id)
+            log(logger, "reassign.dropped", logging.ERROR, lead_id=lead_id, why=exc.reason)
             return False
         rules = self._rules()
         policy = rules.policies.by_id(context.policy)
@@ -169,10 +176,17 @@ class QueueDrainer:
             )  # fmt: skip
             record = (self._assignments_topic, lead_id, encode(reassigned).decode())
             _, state = await self._store.read(lead_id, rules.compiled, now)
-            placed = await place(
-                self._store, rules, event, context.lead_event, state, now, mode="reassign", attempt=attempt,
-                exclude=context.assignees, exhausted_queue=exhausted, outbox=(record,),
-            )  # fmt: skip
+            try:
+                placed = await place(
+                    self._store, rules, event, context.lead_event, state, now, mode="reassign",
+                    attempt=attempt, exclude=context.assignees, exhausted_queue=exhausted, outbox=(record,),
+                )  # fmt: skip
+            except TRANSIENT as exc:
+                # The commit may still run (a frozen Redis runs it when it thaws): then
+                # the request is gone with no line below; this one names the lead.
+                log(logger, "reassign.interrupted", logging.WARNING, lead_id=lead_id, attempt=attempt,
+                    error=repr(exc))  # fmt: skip
+                raise
             if placed.result.status == "conflict":
                 continue
             if placed.result.status != "ok":
@@ -185,4 +199,5 @@ class QueueDrainer:
             self._metrics.leads_reassigned.labels(context.team).inc()
             log(logger, "lead.reassigned", lead_id=lead_id, from_rep=context.rep, to=to, attempt=attempt)
             return True
+        log(logger, "reassign.deferred", lead_id=lead_id, status="conflict")
         return False
