@@ -212,19 +212,14 @@ class GroupWatermark:
 
     async def _timestamps(self, offsets: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
         """The timestamp of the record at each partition's offset, the first the group has
-        not processed; one fetch for all of them (one each took 20 ms or more), and only
-        those the broker returned promptly (the refresh must not stall)."""
-        self._peek.assign(list(offsets))
-        for tp, offset in offsets.items():
-            self._peek.seek(tp, offset)
+        not processed; only those the broker returned promptly (the refresh must not stall)."""
         stamps: dict[TopicPartition, int] = {}
-        deadline = time.monotonic() + PEEK_TIMEOUT_MS / 1000
-        while len(stamps) < len(offsets) and (left := deadline - time.monotonic()) > 0:
-            pending = [tp for tp in offsets if tp not in stamps]
-            batch = await self._peek.getmany(*pending, timeout_ms=int(left * 1000))
-            for tp, records in batch.items():
-                if records:
-                    stamps[tp] = int(records[0].timestamp)
+        for tp, offset in offsets.items():
+            self._peek.assign([tp])
+            self._peek.seek(tp, offset)
+            batch = await self._peek.getmany(tp, timeout_ms=PEEK_TIMEOUT_MS, max_records=1)
+            if records := batch.get(tp):
+                stamps[tp] = int(records[0].timestamp)
         return stamps
 
     async def run(self, stop: asyncio.Event, interval: float = 0.05) -> None:
