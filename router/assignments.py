@@ -54,8 +54,10 @@ _MARK_PUBLISHED = "for _, key in ipairs(KEYS) do redis.call('HSET', key, 'publis
 # Drop a reassignment request that can never be served, checking in the same step that
 # it still cannot: between the drainer's read and this, the lead may have become
 # reassignable (and a request read as moot made anew). KEYS: 1 lead hash, 2 requests;
-# ARGV: 1 lead id. Returns why it was dropped, or nil (Lua false) when it is kept.
+# ARGV: 1 lead id. Returns why it was dropped ('served': no request left, another
+# router served it), or nil (Lua false) when it is kept.
 _DROP_REASSIGN = """
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 'served' end
 local f = redis.call('HMGET', KEYS[1], 'status', 'touched_ms', 'lead', 'attempt')
 local why
 if not f[1] then why = 'no_record'
@@ -384,7 +386,8 @@ class AssignmentStore:
 
     async def drop_reassign(self, lead_id: str) -> str | None:
         """Drop the lead's request if it cannot be served (see `reassign_context`):
-        why (no_record, not_assigned, touched, no_lead_stored), or None if it is kept."""
+        why (no_record, not_assigned, touched, no_lead_stored; `served` when there was
+        no request left to drop), or None if it is kept."""
         why = await self._drop_reassign(keys=[self._keys.lead(lead_id), self._keys.reassign], args=[lead_id])
         return None if why is None else _text(why)
 

@@ -144,7 +144,7 @@ class QueueDrainer:
                 why = await self._store.drop_reassign(lead_id)
                 if why is None:
                     log(logger, "reassign.deferred", lead_id=lead_id, status="changed")
-                else:
+                elif why != "served":  # served: another router reassigned it since our read
                     log(logger, "reassign.dropped", lead_id=lead_id, why=why)
                 continue
             if await self._reassign(lead_id, context):

@@ -226,3 +226,28 @@ async def test_a_request_whose_record_expired_is_dropped_with_its_reason(
     assert await p.drainer.reassign_once() == 0
     assert await p.requests() == []
     assert logged(caplog, "reassign.dropped") == [{"lead_id": "L5", "why": "no_record"}]
+
+
+async def test_a_request_another_router_served_meanwhile_is_not_reported_dropped(
+    redis: Redis, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two drainers read the same request; the second reads the lead after the first
+    queued it as exhausted (nothing left to reassign). The request is already gone: no
+    `reassign.dropped` line for it, which would blame the wrong path."""
+    caplog.set_level(logging.INFO, "leadrouter.queue")
+
+    class Late(AssignmentStore):
+        async def reassign_requests(self, limit: int) -> list[str]:
+            return ["L6"]  # read before the other router served it
+
+    keys = RedisKeys(redis_prefix)
+    first = Parts(redis, redis_prefix)
+    second = Parts(redis, redis_prefix, Late(redis, keys, 3600, outbox_topics=("assignments", "trace")))
+    await first.route("L6")
+    await first.escalate("L6", 1)
+    assert await first.drainer.reassign_once() == 1
+    await first.escalate("L6", 2)
+    assert await first.drainer.reassign_once() == 1, "exhausted"
+    assert await second.drainer.reassign_once() == 0
+    assert logged(caplog, "reassign.dropped") == []
+    assert (await first.lead("L6"))["status"] == "queued"
