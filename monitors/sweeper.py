@@ -3,7 +3,9 @@
 Every `sweep_interval` it claims due timers whose deadline is before
 min(now, the monitors' watermark) - grace, publishes `sla.breached` for each,
 waits for the broker's acknowledgement, then acks them in Redis. Any number of
-monitor processes may sweep at once: the claim is atomic.
+monitor processes may sweep at once: the claim is atomic. When a claim comes
+back full (a burst), the next claim runs while that batch is published and
+acked, so Redis and this process work at the same time instead of taking turns.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ logger = logging.getLogger("leadrouter.sweeper")
 
 GAUGE_REFRESH_SECONDS = 2.0
 AT_RISK_MS = 60_000  # "at risk": due within the next minute
+# Claimed batches being published at once: two keep Redis and this process both
+# busy in a burst; more would only hold more claims under lease.
+PUBLISH_DEPTH = 2
 
 
 class Sweeper:
@@ -70,20 +75,46 @@ class Sweeper:
 
     async def run(self, stop: asyncio.Event) -> None:
         delay = self._sla.sweep_interval_seconds
-        while not stop.is_set():
-            try:
-                claimed = await self.sweep_once()
-                self.healthy = True
-                delay = self._sla.sweep_interval_seconds
-                if claimed >= self._sla.claim_batch:
-                    continue  # a full batch: more may be due, sweep again at once
-            except TRANSIENT as exc:
-                self.healthy = False
-                self._metrics.retries.labels("sweeper").inc()
-                log(logger, "sweep.retry", logging.WARNING, error=repr(exc), backoff=delay)
-                delay = min(max(delay * 2, 0.1), 5.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+        publishing: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                for task in [t for t in publishing if t.done()]:
+                    publishing.discard(task)
+                    task.result()  # a bug, not an outage: let the worker fail
+                try:
+                    alerts = await self.claim()
+                    self.healthy = self.healthy or not alerts  # a publish says so for the rest
+                    delay = self._sla.sweep_interval_seconds
+                except TRANSIENT as exc:
+                    self._failed(exc, "sweep.retry", backoff=delay)
+                    delay = min(max(delay * 2, 0.1), 5.0)
+                    alerts = []
+                if alerts:
+                    publishing.add(asyncio.create_task(self._publish_or_retry(alerts), name="sweep-publish"))
+                if len(alerts) >= self._sla.claim_batch:
+                    # A full batch: more may be due. Claim again at once, while it is published.
+                    if len(publishing) >= PUBLISH_DEPTH:
+                        await asyncio.wait(publishing, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+        finally:
+            if publishing:  # let claimed alerts go out and be acked rather than wait for their lease
+                _, late = await asyncio.wait(publishing, timeout=self._sla.claim_lease_seconds)
+                for task in late:
+                    task.cancel()
+
+    def _failed(self, exc: BaseException, event: str, **fields: object) -> None:
+        self.healthy = False
+        self._metrics.retries.labels("sweeper").inc()
+        log(logger, event, logging.WARNING, error=repr(exc), **fields)
+
+    async def _publish_or_retry(self, alerts: list[Alert]) -> None:
+        try:
+            await self.publish(alerts)
+            self.healthy = True
+        except TRANSIENT as exc:  # unacked claims go back to due when their lease ends
+            self._failed(exc, "sweep.publish_failed", alerts=len(alerts))
 
     def cutoff_ms(self, now_ms: int, bucket: int) -> int | None:
         """Deadlines up to this may breach in `bucket`: its partitions are read that far."""
@@ -102,24 +133,36 @@ class Sweeper:
             self._metrics.watermark_lag.set(max(0.0, (now_ms - low) / 1000))
 
     async def sweep_once(self) -> int:
+        """Claim what is due, publish it and ack it; the number of timers claimed."""
+        alerts = await self.claim()
+        if alerts:
+            await self.publish(alerts)
+        return len(alerts)
+
+    async def claim(self) -> list[Alert]:
+        """Claim due timers (under lease) in every bucket, as the alerts to publish."""
         now = time.time()
         now_ms = int(now * 1000)
         self.last_sweep = time.monotonic()
         self._report_lag(now_ms)
-        lease_ms = int(self._sla.claim_lease_seconds * 1000)
         cutoffs = {
             bucket: cutoff
             for bucket in range(self._timers.buckets)
             if (cutoff := self.cutoff_ms(now_ms, bucket)) is not None
         }
+        lease_ms = int(self._sla.claim_lease_seconds * 1000)
         claimed = await self._timers.claim_buckets(cutoffs, now_ms, lease_ms, self._sla.claim_batch)
         timers = [timer for found in claimed for timer in found]
         if not timers:
-            return 0
+            return []
         detected = datetime.now(UTC)
         rules = self._rules()
-        alerts = [alert(timer, detected, rules) for timer in timers]
-        keeper = asyncio.create_task(self._keep_leases([t.member for t in timers], lease_ms))
+        return [alert(timer, detected, rules) for timer in timers]
+
+    async def publish(self, alerts: list[Alert]) -> None:
+        """Publish claimed alerts, wait for the broker, then ack them in Redis."""
+        lease_ms = int(self._sla.claim_lease_seconds * 1000)
+        keeper = asyncio.create_task(self._keep_leases([a.timer.member for a in alerts], lease_ms))
         try:
             futures = [
                 await self._producer.send(
@@ -128,14 +171,13 @@ class Sweeper:
                 for a in alerts
             ]
             await asyncio.gather(*futures)
-            await self._timers.ack([(a.timer.member, a.reassign) for a in alerts], now_ms)
+            await self._timers.ack([(a.timer.member, a.reassign) for a in alerts], int(time.time() * 1000))
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
         for a in alerts:
-            self._observe(a, detected)
-        return len(timers)
+            self._observe(a, a.detected)
 
     async def _keep_leases(self, members: list[str], lease_ms: int) -> None:
         """Renew the claims while they are published: the lease can then be short, and
@@ -196,6 +238,13 @@ class Alert:
     timer: DueTimer
     event: SlaBreached | SlaWarning | SlaEscalated
     reassign: bool = False
+
+    @property
+    def detected(self) -> datetime:
+        event = self.event
+        if isinstance(event, SlaBreached):
+            return event.detected_at
+        return event.warned_at if isinstance(event, SlaWarning) else event.escalated_at
 
 
 def alert(timer: DueTimer, now: datetime, rules: Rules) -> Alert:

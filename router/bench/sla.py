@@ -29,6 +29,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from monitors.sweeper import PUBLISH_DEPTH
 from monitors.timers import DueTimer, RedisTimers
 from router.devinfra.process import PortInUseError, free_port
 from router.devinfra.redis_server import RedisServer
@@ -466,22 +467,35 @@ async def _rearm(
 
 
 async def _sweep(timers: RedisTimers, sla: SlaSettings, stop: asyncio.Event, claims: _Claims) -> None:
-    """Sweeper.run and sweep_once with the cutoff at now and publishing left out."""
+    """Sweeper.run and sweep_once with the cutoff at now and publishing left out: a full
+    claim is acked while the next claim runs, up to PUBLISH_DEPTH batches at once."""
     lease_ms = int(sla.claim_lease_seconds * 1000)
+    acking: set[asyncio.Task[None]] = set()
+
+    async def ack(batch: list[tuple[DueTimer, float]], now_ms: int) -> None:
+        # Here the real sweeper publishes and awaits the broker's acknowledgements.
+        await timers.ack([(timer.member, False) for timer, _ in batch], now_ms)
+        claims.add(batch, time.time())
+
     while not stop.is_set():
+        for task in [t for t in acking if t.done()]:
+            acking.discard(task)
+            task.result()
         now_ms = int(time.time() * 1000)
         claimed = await timers.claim_buckets(dict.fromkeys(range(timers.buckets), now_ms), now_ms, lease_ms,
                                              sla.claim_batch)  # fmt: skip
         claimed_at = time.time()
         batch: list[tuple[DueTimer, float]] = [(timer, claimed_at) for found in claimed for timer in found]
         if batch:
-            # Here the real sweeper publishes and awaits the broker's acknowledgements.
-            await timers.ack([(timer.member, False) for timer, _ in batch], now_ms)
-            claims.add(batch, time.time())
+            acking.add(asyncio.create_task(ack(batch, now_ms)))
             if len(batch) >= sla.claim_batch:
+                if len(acking) >= PUBLISH_DEPTH:
+                    await asyncio.wait(acking, return_when=asyncio.FIRST_COMPLETED)
                 continue  # more are due: sweep again at once
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=sla.sweep_interval_seconds)
+    if acking:
+        await asyncio.wait(acking)
 
 
 async def _touches(
