@@ -2,7 +2,8 @@
 
 At-least-once by construction: offsets are committed only after every record of
 the batch was processed, every produced record acknowledged by the broker and the
-processor's after-publish step done. A transient failure (Redis or Kafka down)
+processor's after-publish step done (the commit itself then runs alongside the
+next poll: see `_commit_later`). A transient failure (Redis or Kafka down)
 retries the whole batch with backoff, which is safe because processors are
 idempotent. An exception never escapes the per-record boundary: bad input and
 bugs are dead-lettered with a reason, and the worker keeps going.
@@ -135,25 +136,64 @@ class ConsumeLoop:
         self.last_progress = time.monotonic()
         self.healthy = True
         self._lag_series: set[tuple[str, str]] = set()
+        # Offsets of finished batches waiting for the commit task (see _commit_later).
+        self._to_commit: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._polls: list[float] = []
+        self._committer: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            polled_at = time.time()
-            batches: Batches = await self._consumer.getmany(
-                timeout_ms=self._poll_timeout_ms, max_records=self._max_records
-            )
-            if batches and not await self._process_batch(batches, stop):
-                return  # stopping mid-retry: leave the batch uncommitted for redelivery
-            if batches:
-                await self._commit(batches)
-                self._metrics.batch_seconds.labels(self.name).observe(time.time() - polled_at)
-            await self._record_lag()
-            if self._on_polled is not None:
-                await self._on_polled(self._consumer, polled_at, batches)
-            self.last_progress = time.monotonic()
+        try:
+            while not stop.is_set():
+                self._check_commits()
+                polled_at = time.time()
+                batches: Batches = await self._consumer.getmany(
+                    timeout_ms=self._poll_timeout_ms, max_records=self._max_records
+                )
+                if batches and not await self._process_batch(batches, stop):
+                    return  # stopping mid-retry: leave the batch uncommitted for redelivery
+                if batches:
+                    self._commit_later(batches, polled_at)
+                await self._record_lag()
+                if self._on_polled is not None:
+                    await self._on_polled(self._consumer, polled_at, batches)
+                self.last_progress = time.monotonic()
+        finally:
+            if self._committer is not None:
+                await self._committer
 
-    async def _commit(self, batches: Batches) -> None:
-        """Commit a processed batch, unless the group rebalanced meanwhile.
+    def _commit_later(self, batches: Batches, polled_at: float) -> None:
+        """Have a finished batch's offsets committed without waiting for the broker.
+
+        The commit is a broker round trip (several ms) the next batch need not wait
+        for: one task commits while the loop polls and processes on. Only batches
+        whose side effects are all done and acknowledged get here, so at-least-once
+        holds; offsets of batches finished while a commit is in flight are merged
+        (the later offset of a partition wins) and committed next, in order.
+        """
+        for tp, records in batches.items():
+            self._to_commit[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
+        self._polls.append(polled_at)
+        self._check_commits()
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_pending(), name=f"{self.name}-commit")
+
+    def _check_commits(self) -> None:
+        """Re-raise a commit failure that is not a rebalance's (the loop ends, as before)."""
+        if self._committer is not None and self._committer.done():
+            committer, self._committer = self._committer, None
+            committer.result()
+
+    async def _commit_pending(self) -> None:
+        while self._to_commit:
+            offsets, self._to_commit = self._to_commit, {}
+            polls, self._polls = self._polls, []
+            await self._commit(offsets)
+            now = time.time()
+            for polled_at in polls:
+                self._metrics.batch_seconds.labels(self.name).observe(now - polled_at)
+
+    async def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        """Commit processed batches, unless the group rebalanced meanwhile.
 
         A worker joining or leaving (a restart, a broker restart) can move the
         batch's partitions while it is processed; the commit then fails. Its side
@@ -161,7 +201,6 @@ class ConsumeLoop:
         from the last committed offset and processes it again, idempotently. So this
         is not a reason to exit: the next poll rejoins the group.
         """
-        offsets = {tp: OffsetAndMetadata(recs[-1].offset + 1, "") for tp, recs in batches.items()}
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
