@@ -182,9 +182,10 @@ class RoutingProcessor:
         raise TransientError(f"routing state kept changing for {MAX_CAS_ATTEMPTS} attempts")
 
     async def after_publish(self) -> None:
-        published, self._published = self._published, []
-        if published:
-            await self._store.mark_published(published)
+        if self._published:
+            # Cleared only once marked: a failed attempt is retried with the same leads.
+            await self._store.mark_published(self._published)
+            self._published = []
 
     def _observe(self, event: LeadEvent, placed: Placed, now: datetime) -> None:
         decision = placed.decision
