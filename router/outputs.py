@@ -56,6 +56,52 @@ def assignment_event(
     )
 
 
+def assignment_event_json(
+    event: LeadEvent,
+    decision: Decision,
+    version: str,
+    now: datetime,
+    due: datetime,
+    attempt: int = 1,
+    policy: str = "default",
+) -> bytes:
+    """`encode(assignment_event(...))`, byte for byte, without building the model: every
+    value is ours or already validated (tests/unit/test_outputs_json.py keeps the two
+    identical)."""
+    lead_id = event.lead.id
+    summary = decision.trace.summary()
+    if isinstance(decision, Assignment):
+        fields: dict[str, Any] = {
+            "event_id": derived_event_id(lead_id, attempt, "lead.assigned"),
+            "type": "lead.assigned",
+            "lead_id": lead_id,
+            "rep_id": decision.rep_id,
+            "team": decision.team,
+            "route": decision.route,
+            "rulebook_version": version,
+            "assigned_at": now,
+            "first_touch_due_at": due,
+            "attempt": attempt,
+            "lead_created_at": event.occurred_at,
+            "explanation": summary,
+            "policy": policy,
+        }
+    else:
+        fields = {
+            "event_id": derived_event_id(lead_id, attempt, "lead.queued"),
+            "type": "lead.queued",
+            "lead_id": lead_id,
+            "queue": decision.queue,
+            "route": decision.route,
+            "rulebook_version": version,
+            "queued_at": now,
+            "reason": decision.reason,
+            "attempt": attempt,
+            "explanation": summary,
+        }
+    return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
+
+
 def _steps(trace: Trace) -> list[dict[str, object]]:
     # Plain dicts, validated into RouteStep/CandidateVerdict by RoutingDecision in one
     # call: building a model per candidate (a score of them per decision) was a fifth

@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from router.assignments import AssignmentStore, CommitResult
-from router.codec import encode
-from router.outputs import assignment_event, decision_event_json
+from router.outputs import assignment_event_json, decision_event_json
 from router.rulebook_source import Rules
 from router.sla_plan import Armed, arm, epoch_ms
 from rules.decide import Assignment, Decision, Queued, decide
@@ -75,7 +74,7 @@ def plan(
     due = armed.plan.due if armed is not None else now
     policy = armed.plan.policy.id if armed is not None else "default"
     version = rules.book.version
-    payload = encode(assignment_event(event, decision, version, now, due, attempt, policy))
+    payload = assignment_event_json(event, decision, version, now, due, attempt, policy)
     trace = decision_event_json(lead.id, decision, version, attempt)
     commit = dict(
         trace=trace, attempt=attempt, assigned_ms=epoch_ms(now), due_ms=epoch_ms(due), lead_event=lead_event,

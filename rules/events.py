@@ -9,6 +9,7 @@ The JSON Schemas in `docs/schemas/` are generated from these classes
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -66,9 +67,21 @@ Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_timestamp), AfterVali
 _EVENT_NAMESPACE = uuid.UUID("6f1c3a4e-2b8d-4c55-9a61-0d7e8f3b2a10")
 
 
+_NAMESPACE_BYTES = _EVENT_NAMESPACE.bytes
+
+
 def derived_event_id(lead_id: str, attempt: int, kind: str) -> str:
-    """The id of an output event, a pure function of (lead, attempt, kind)."""
-    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{lead_id}\x1f{attempt}\x1f{kind}"))
+    """The id of an output event, a pure function of (lead, attempt, kind).
+
+    `str(uuid.uuid5(_EVENT_NAMESPACE, name))` spelled out (tests pin the two equal):
+    two of these per routed lead, and the UUID object was most of their cost.
+    """
+    name = f"{lead_id}\x1f{attempt}\x1f{kind}".encode()
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class InboundModel(BaseModel):

@@ -63,10 +63,18 @@ def field_getter(path: str) -> FieldGetter:
     return top_field
 
 
+# json.dumps(..., sort_keys=True, default=str, separators=(",", ":")) builds an encoder
+# like this one on every call; its output is the same. (Not orjson: its bytes differ
+# for non-ASCII text, and a stored digest must not change.)
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
+
+
 def routing_digest(lead: Lead) -> str:
     """A fingerprint of everything routing may read of a lead (contact details aside):
     two versions of a lead with the same digest route the same way."""
-    fields: dict[str, object] = {path: field_value(lead, path) for path in sorted(ROUTABLE)}
-    fields["attributes"] = dict(sorted(lead.attributes.items()))
-    text = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    fields: dict[str, object] = {path: get(lead) for path, get in _DIGEST_FIELDS}
+    fields["attributes"] = lead.attributes  # the encoder sorts its keys
+    return hashlib.sha256(_DIGEST_JSON.encode(fields).encode()).hexdigest()[:16]
+
+
+_DIGEST_FIELDS = tuple((path, field_getter(path)) for path in sorted(ROUTABLE))

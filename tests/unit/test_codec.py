@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from router.codec import MAX_EVENT_BYTES, decode_activity, decode_lead_event, encode
 from router.errors import DLQ_REASONS, InvalidEvent, PermanentError
 from rules.events import (
+    _EVENT_NAMESPACE,
     ActivityEvent,
     LeadAssigned,
     LeadEvent,
@@ -482,6 +483,16 @@ def test_derived_event_id_differs_by_lead_attempt_and_kind(
     a = derived_event_id(lead, attempt, kind)
     b = derived_event_id(other_lead, other_attempt, other_kind)
     assert (a == b) == ((lead, attempt, kind) == (other_lead, other_attempt, other_kind))
+
+
+@given(
+    lead=st.text(max_size=40), attempt=st.integers(min_value=0, max_value=10**9), kind=st.text(max_size=20)
+)
+@PROPERTY
+def test_derived_event_id_is_uuid5_of_lead_attempt_and_kind(lead: str, attempt: int, kind: str) -> None:
+    """The hand-rolled id is exactly the UUIDv5 of the namespace and the joined name."""
+    name = f"{lead}\x1f{attempt}\x1f{kind}"
+    assert derived_event_id(lead, attempt, kind) == str(uuid.uuid5(_EVENT_NAMESPACE, name))
 
 
 def test_attribute_keys_are_not_echoed_in_details() -> None:

@@ -1,8 +1,9 @@
-"""The routing-decision event written without pydantic is the model's JSON, byte for byte."""
+"""The routing-decision and assignment events written without pydantic are the models'
+JSON, byte for byte."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
@@ -11,7 +12,7 @@ import yaml
 from router.batch import LiveState
 from router.bench.synthetic import leads, rulebook
 from router.codec import decode_lead_event, encode
-from router.outputs import decision_event, decision_event_json
+from router.outputs import assignment_event, assignment_event_json, decision_event, decision_event_json
 from router.placement import plan
 from router.rulebook_source import Rules
 from rules.decide import Assignment
@@ -48,3 +49,36 @@ def test_decision_event_json_is_the_models_json(now: datetime) -> None:
         kinds.add("assigned" if isinstance(d, Assignment) else "queued")
         kinds.add("named" if d.trace.named_account else "unnamed")
     assert kinds == {"assigned", "queued", "named", "unnamed"}
+
+
+@pytest.mark.parametrize(
+    ("now", "created"),
+    [
+        (datetime(2026, 11, 23, 15, 0, tzinfo=UTC), CREATED),
+        (datetime(2026, 11, 23, 15, 0, 7, 120_034, tzinfo=UTC), "2026-11-23T10:00:00Z"),
+        (datetime(2026, 11, 24, 3, 30, 0, 5, tzinfo=UTC), "2026-11-23T22:00:00.000001-08:00"),
+        (
+            datetime(2026, 11, 24, 3, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+            "2026-11-24T09:00+05:30",
+        ),
+    ],
+)
+def test_assignment_event_json_is_the_models_json(now: datetime, created: str) -> None:
+    """Assigned and queued leads, any offset on the lead's timestamp, text beyond ASCII."""
+    live = LiveState(RepState())
+    kinds = set()
+    for i, (lead, _) in enumerate(leads(800, accounts=100)):
+        data = lead.model_dump(mode="json", exclude_none=True)
+        data["id"] = f'{lead.id}-é\u2028\t"{i}'
+        raw = orjson.dumps(
+            {"event_id": f"e{i}", "type": "lead.created", "occurred_at": created, "lead": data}
+        )
+        event = decode_lead_event(data["id"].encode(), raw)
+        decided = plan(RULES, event, raw, live.view, now)
+        live.apply(decided.decision, 0)
+        due = now + timedelta(minutes=5, microseconds=i)
+        for attempt, policy in ((1, "default"), (3, "vip ü")):
+            args = (event, decided.decision, "v-ü 1", now, due, attempt, policy)
+            assert assignment_event_json(*args) == encode(assignment_event(*args))
+        kinds.add("assigned" if isinstance(decided.decision, Assignment) else "queued")
+    assert kinds == {"assigned", "queued"}
