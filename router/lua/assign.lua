@@ -51,13 +51,19 @@ if d.status == 'assigned' then
     return {'conflict', 'daily_cap'}
   end
   if d.version ~= '' then redis.call('HINCRBY', KEYS[2], 'version', 1) end
-  if d.cursor ~= '' then redis.call('HSET', KEYS[2], 'cursor', d.cursor) end
-  for weight_rep, weight in pairs(d.weights) do redis.call('HSET', KEYS[2], 'w:' .. weight_rep, weight) end
+  -- One command per key, not one per field: a command from a script costs more than
+  -- the field it writes (hundreds of decisions go through here per batch).
+  local pool = {}
+  if d.cursor ~= '' then pool[1], pool[2] = 'cursor', d.cursor end
+  for weight_rep, weight in pairs(d.weights) do pool[#pool + 1] = 'w:' .. weight_rep; pool[#pool + 1] = weight end
+  if #pool > 0 then redis.call('HSET', KEYS[2], unpack(pool)) end
   redis.call('HINCRBY', KEYS[3], rep, 1)
   redis.call('HSET', KEYS[5], rep, d.assigned_ms)
   redis.call('HINCRBY', KEYS[6], rep, 1)
   redis.call('EXPIRE', KEYS[6], d.daily_ttl)
-  for _, timer in ipairs(d.timers) do redis.call('ZADD', KEYS[4], 'NX', timer[2], timer[1]) end
+  local timers = {}
+  for _, timer in ipairs(d.timers) do timers[#timers + 1] = timer[2]; timers[#timers + 1] = timer[1] end
+  if #timers > 0 then redis.call('ZADD', KEYS[4], 'NX', unpack(timers)) end
   -- NX: a reassigned lead keeps the age of its first assignment.
   redis.call('ZADD', KEYS[10], 'NX', d.assigned_ms, lead)
 elseif mode ~= 'new' and mode ~= 'requeue' then
@@ -72,14 +78,16 @@ if mode == 'reassign' or mode == 'reroute' then
   for i = 0, 19 do redis.call('HDEL', KEYS[1], 'alerted:esc' .. i) end
   redis.call('ZREM', KEYS[9], lead)
 end
-redis.call('HSET', KEYS[1], 'status', d.status, 'rep', rep, 'team', d.team, 'route', d.route,
+-- Later pairs win over earlier ones, as successive HSETs would.
+local record = {'status', d.status, 'rep', rep, 'team', d.team, 'route', d.route,
   'attempt', d.attempt, 'assigned_ms', d.assigned_ms, 'due_ms', d.due_ms, 'event', ARGV[2],
-  'published', '0', 'trace', ARGV[3])
-for field, value in pairs(d.fields) do redis.call('HSET', KEYS[1], field, value) end
+  'published', '0', 'trace', ARGV[3]}
+for field, value in pairs(d.fields) do record[#record + 1] = field; record[#record + 1] = value end
 if d.status == 'assigned' then
-  local assignees = previous[6] and (previous[6] .. ',' .. rep) or rep
-  redis.call('HSET', KEYS[1], 'assignees', assignees)
+  record[#record + 1] = 'assignees'
+  record[#record + 1] = previous[6] and (previous[6] .. ',' .. rep) or rep
 end
+redis.call('HSET', KEYS[1], unpack(record))
 -- The lead itself is kept only while it may be routed again: waiting in the retry
 -- queue, or under a policy that reassigns.
 local waits = mode == 'new' and d.status == 'queued' and d.retry == '1'
