@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
+from prometheus_client import Counter, Gauge
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError, TryAgainError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -140,6 +141,7 @@ class ConsumeLoop:
         self._to_commit: dict[TopicPartition, OffsetAndMetadata] = {}
         self._polls: list[float] = []
         self._committer: asyncio.Task[None] | None = None
+        self._topic_metrics: dict[str, tuple[str, Counter, Gauge]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
@@ -285,8 +287,8 @@ class ConsumeLoop:
             log_exception(logger, "batch.prepare_failed", worker=self.name, records=len(records))
 
     async def _process_one(self, record: Record, out: Outbox) -> None:
-        topic = base_topic(self._topics, record.topic)
-        self._metrics.events_consumed.labels(topic).inc()
+        topic, consumed, last_event = self._per_topic(record.topic)
+        consumed.inc()
         try:
             await self._processor.process(record, out)
         except TRANSIENT:
@@ -296,7 +298,17 @@ class ConsumeLoop:
         except Exception as exc:  # noqa: BLE001 - the per-record boundary: never crash, never drop
             log_exception(logger, "record.failed", worker=self.name, topic=topic, offset=record.offset)
             await self.dead_letter(record, out, "processing_error", f"{type(exc).__name__}")
-        self._metrics.last_event.labels(topic).set(time.time())
+        last_event.set(time.time())
+
+    def _per_topic(self, topic: str) -> tuple[str, Counter, Gauge]:
+        """A topic's label and metric children, looked up once (`labels()` costs more than
+        the update, and this runs for every record)."""
+        found = self._topic_metrics.get(topic)
+        if found is None:
+            base = base_topic(self._topics, topic)
+            found = (base, self._metrics.events_consumed.labels(base), self._metrics.last_event.labels(base))
+            self._topic_metrics[topic] = found
+        return found
 
     async def dead_letter(self, record: Record, out: Outbox, reason: DlqReason, detail: str) -> None:
         topic = base_topic(self._topics, record.topic)

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from prometheus_client import Counter, Histogram
+
 from monitors.metrics import Metrics
 from router.assignments import AssignmentStore
 from router.batch import Pending, Routed, route_new
@@ -64,6 +66,15 @@ class RoutingProcessor:
         self._in_batch: set[str] = set()
         # New leads of the current batch already decided and committed by `prepare`.
         self._routed: dict[object, Routed] = {}
+        # Metric children by label values (closed sets: event types, teams, routes, policies).
+        self._received_metrics: dict[str, Counter] = {}
+        self._routed_metrics: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+
+    def _received(self, event_type: str) -> Counter:
+        child = self._received_metrics.get(event_type)
+        if child is None:
+            child = self._received_metrics[event_type] = self._metrics.leads_received.labels(event_type)
+        return child
 
     def begin_batch(self) -> None:
         self._published = []
@@ -95,11 +106,11 @@ class RoutingProcessor:
             return
         routed = self._routed.pop((record.topic, record.partition, record.offset), None)
         if routed is not None:
-            self._metrics.leads_received.labels(routed.event.type).inc()
+            self._received(routed.event.type).inc()
             await self._publish(routed.event, routed.placed, record, out, routed.now)
             return
         event = decode_lead_event(record.key, record.value)
-        self._metrics.leads_received.labels(event.type).inc()
+        self._received(event.type).inc()
         lead_id = event.lead.id
         rules = self._rules()  # one rulebook for the whole decision, even across a reload
         for _ in range(MAX_CAS_ATTEMPTS):
@@ -191,10 +202,17 @@ class RoutingProcessor:
         decision = placed.decision
         why = decision.trace.summary()
         if isinstance(decision, Assignment):
-            self._metrics.leads_routed.labels(decision.team, decision.route).inc()
-            routing = max(0.0, (now - event.occurred_at).total_seconds())
             policy = placed.armed.plan.policy.id if placed.armed is not None else "default"
-            self._metrics.routing_seconds.labels(decision.team, policy).observe(routing)
+            key = (decision.team, decision.route, policy)
+            children = self._routed_metrics.get(key)
+            if children is None:  # labels() costs more than the update: once per label set
+                children = (
+                    self._metrics.leads_routed.labels(decision.team, decision.route),
+                    self._metrics.routing_seconds.labels(decision.team, policy),
+                )
+                self._routed_metrics[key] = children
+            children[0].inc()
+            children[1].observe(max(0.0, (now - event.occurred_at).total_seconds()))
             log(logger, "lead.routed", lead_id=event.lead.id, rep_id=decision.rep_id,
                 team=decision.team, route=decision.route, strategy=decision.strategy, why=why)  # fmt: skip
         else:
