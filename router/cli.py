@@ -198,7 +198,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
     from router.devinfra.topics import ensure_topics
-    from router.errors import CredentialsRejected
+    from router.errors import ConfigError, CredentialsRejected
     from router.kafka import client_options
     from router.logs import log
     from router.worker import run_worker
@@ -225,6 +225,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         logger = logging.getLogger("leadrouter.worker")
         log(logger, "worker.credentials_rejected", logging.ERROR, service=exc.service, error=str(exc))
         return 3
+    except ConfigError as exc:
+        # Exit 2, as for other files the CLI cannot use: fix the setting, then start again.
+        logger = logging.getLogger("leadrouter.worker")
+        log(logger, "worker.config_invalid", logging.ERROR, setting=exc.setting, error=str(exc))
+        return 2
 
 
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
@@ -607,12 +612,18 @@ def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from router.errors import ConfigError
+
     try:
         return _main(argv)
     except BrokenPipeError:
         # `leadrouter ... | head`: the reader left; say nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except ConfigError as exc:
+        # A TLS file any command's clients need (the worker logs it instead): exit 2.
+        print(f"leadrouter: {exc}", file=sys.stderr)
+        return 2
 
 
 def _main(argv: Sequence[str] | None = None) -> int:

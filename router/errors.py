@@ -3,8 +3,10 @@
     LeadrouterError
     ├── PermanentError      the event can never be processed as it is: dead-letter it
     │   ├── InvalidEvent    bytes that do not decode to a valid contract event
-    │   └── CredentialsRejected  Kafka or Redis refused our credentials, or TLS
-    │                            trust failed either way: stop the worker
+    │   ├── CredentialsRejected  Kafka or Redis refused our credentials, or TLS
+    │   │                        trust failed either way: stop the worker (exit 3)
+    │   └── ConfigError      a setting that cannot work, such as a TLS file that is
+    │                        missing or not PEM: stop before connecting (exit 2)
     └── TransientError      the world is briefly unwell (Redis down, broker busy): retry
 
 A broad `except` exists only at the per-event boundary of a worker.
@@ -53,6 +55,17 @@ class CredentialsRejected(PermanentError):
     def __init__(self, service: Literal["kafka", "redis"], message: str) -> None:
         self.service = service
         super().__init__(message)
+
+
+class ConfigError(PermanentError):
+    """A setting that cannot work as it is, found at start (a TLS file missing,
+    unreadable or not PEM, a key passphrase that does not open the key). `setting` is
+    the environment variable to fix; the message names it and the file, never a
+    secret."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        super().__init__(f"{setting}: {problem}")
 
 
 class TransientError(LeadrouterError):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.helpers import create_ssl_context
 
 from router.settings import KafkaSettings
+from router.tls import client_context
 
 
 def client_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -20,7 +19,8 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
         "security_protocol": settings.security_protocol,
     }
     if settings.security_protocol in ("SSL", "SASL_SSL"):
-        options["ssl_context"] = ssl_context(settings)
+        # Built once per settings (raises ConfigError for a bad TLS file or passphrase).
+        options["ssl_context"] = client_context(settings)
     if settings.sasl_mechanism is not None:
         options["sasl_mechanism"] = settings.sasl_mechanism
         options["sasl_plain_username"] = settings.sasl_username
@@ -28,19 +28,6 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
             settings.sasl_password.get_secret_value() if settings.sasl_password else None
         )
     return options
-
-
-def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
-    """A verifying client context: the CA bundle (or the system's), the client
-    certificate for mutual TLS, and a hostname check unless turned off."""
-    context: ssl.SSLContext = create_ssl_context(
-        cafile=settings.ssl_cafile,
-        certfile=settings.ssl_certfile,
-        keyfile=settings.ssl_keyfile,
-        password=settings.ssl_password.get_secret_value() if settings.ssl_password else None,
-    )
-    context.check_hostname = settings.ssl_check_hostname
-    return context
 
 
 def make_producer(settings: KafkaSettings) -> AIOKafkaProducer:

@@ -3,6 +3,8 @@
 A `rediss://` URL turns TLS on; the CA bundle, client certificate and key come from
 `RedisSettings.ssl_*` (paths to mounted files). Options in the URL's query string
 (`?ssl_ca_certs=...`) still work and win over the settings, as redis-py merges them.
+redis-py reads the files only when it connects, so they are checked here first
+(`router.tls`): a bad one is a ConfigError at start, not a connection retried for ever.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from router.settings import RedisSettings
+from router.tls import client_context
 
 
 def connection_options(settings: RedisSettings) -> dict[str, Any]:
@@ -21,6 +24,7 @@ def connection_options(settings: RedisSettings) -> dict[str, Any]:
     }
     if settings.tls:
         # Only with rediss://: a plain connection refuses ssl_* arguments.
+        client_context(settings)  # the files' check; redis-py takes no context
         options["ssl_check_hostname"] = settings.ssl_check_hostname
         tls_files = {
             "ssl_ca_certs": settings.ssl_cafile,

@@ -265,3 +265,42 @@ def test_a_wrong_ca_stops_the_worker_with_a_clear_error(
     assert "certificate is not trusted" in rejected[0]["error"]
     assert "Traceback" not in log
     assert not secrets_in(log, tls_pki)
+
+
+@pytest.mark.parametrize("service", ["kafka", "redis"])
+def test_a_missing_ca_file_is_a_configuration_error(
+    tls_broker: KafkaBroker,
+    tls_redis: RedisServer,
+    tls_pki: LocalPki,
+    topic_prefix: str,
+    redis_prefix: str,
+    tmp_path: Path,
+    service: str,
+) -> None:
+    """A worker whose CA file for one server does not exist neither fails with a
+    traceback (Kafka, building its TLS context) nor retries unready for ever (Redis,
+    which reads the file only when it connects): it exits with status 2, the
+    configuration-error status, after one `worker.config_invalid` line naming the
+    setting, the path and "does not exist"; no secret in its output."""
+    missing = tmp_path / "no-such-ca.pem"
+    env = tls_env(tls_pki, kafka_ca=missing) if service == "kafka" else tls_env(tls_pki, redis_ca=missing)
+    workers = workers_for(
+        tls_address(tls_broker), tls_redis.url, topic_prefix, redis_prefix, tmp_path, RULEBOOK, **env
+    )
+    worker = workers.start("all")
+    started = time.monotonic()
+    try:
+        code = worker.proc.wait(timeout=60)
+    finally:
+        workers.stop_all()
+    log = worker.log()
+    assert code == 2, log
+    assert time.monotonic() - started < 30, "fails at start, not after retries"
+    setting = f"LEADROUTER_{service.upper()}__SSL_CAFILE"
+    (line,) = [orjson.loads(line) for line in log.splitlines() if "worker.config_invalid" in line]
+    assert line["level"] == "error"
+    assert line["setting"] == setting
+    assert line["error"] == f"{setting}: {missing} does not exist"
+    assert "Traceback" not in log
+    assert "worker.started" not in log
+    assert not secrets_in(log, tls_pki)

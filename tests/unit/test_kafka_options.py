@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from router.devinfra import LocalPki
+from router.errors import ConfigError
 from router.kafka import client_options, make_producer
 from router.settings import KafkaSettings
 
@@ -48,7 +49,8 @@ async def test_tls_client_can_be_built() -> None:
 def test_tls_context_loads_the_ca_and_an_encrypted_client_key(tls_pki: LocalPki) -> None:
     """ssl_cafile is what the context trusts, the client key is unlocked with
     ssl_password, and ssl_check_hostname turns the hostname check off; a wrong
-    passphrase fails while the context is built, not later."""
+    passphrase fails while the context is built, not later, as a ConfigError naming
+    the passphrase's setting."""
     settings = KafkaSettings(
         security_protocol="SSL",
         ssl_cafile=tls_pki.ca,
@@ -63,5 +65,5 @@ def test_tls_context_loads_the_ca_and_an_encrypted_client_key(tls_pki: LocalPki)
     assert dict(item[0] for item in trusted["subject"])["commonName"].startswith("leadrouter local ca ")
     unchecked = client_options(settings.model_copy(update={"ssl_check_hostname": False}))["ssl_context"]
     assert not unchecked.check_hostname
-    with pytest.raises(ssl.SSLError):
+    with pytest.raises(ConfigError, match=r"^LEADROUTER_KAFKA__SSL_PASSWORD: wrong passphrase"):
         client_options(settings.model_copy(update={"ssl_password": SecretStr("not-the-passphrase")}))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import SecretStr
 from redis.asyncio.connection import Connection, SSLConnection
 
+from router.devinfra import LocalPki
 from router.redis_client import connection_options, make_redis
 from router.settings import RedisSettings
 
@@ -19,15 +18,17 @@ def test_plain_url_has_no_tls_options() -> None:
     assert client.connection_pool.connection_class is Connection
 
 
-async def test_rediss_url_takes_the_tls_files_and_passphrase() -> None:
+async def test_rediss_url_takes_the_tls_files_and_passphrase(tls_pki: LocalPki) -> None:
     """A rediss:// URL gets an SSLConnection with the CA bundle, client certificate, key,
-    passphrase and hostname check from the settings (nothing is contacted)."""
+    passphrase and hostname check from the settings (nothing is contacted; the files
+    are real, as they are checked first)."""
+    password = tls_pki.client_key_password or ""
     settings = RedisSettings(
         url=SecretStr("rediss://app:pw@cache.internal:6380/0"),
-        ssl_cafile=Path("/etc/leadrouter/redis-ca.pem"),
-        ssl_certfile=Path("/etc/leadrouter/client.pem"),
-        ssl_keyfile=Path("/etc/leadrouter/client.key"),
-        ssl_password=SecretStr("key-pass"),
+        ssl_cafile=tls_pki.ca,
+        ssl_certfile=tls_pki.client_cert,
+        ssl_keyfile=tls_pki.client_key,
+        ssl_password=SecretStr(password),
         ssl_check_hostname=False,
     )
     client = make_redis(settings, health_check_interval=10)
@@ -35,10 +36,10 @@ async def test_rediss_url_takes_the_tls_files_and_passphrase() -> None:
         pool = client.connection_pool
         assert pool.connection_class is SSLConnection
         kwargs = pool.connection_kwargs
-        assert kwargs["ssl_ca_certs"] == "/etc/leadrouter/redis-ca.pem"
-        assert kwargs["ssl_certfile"] == "/etc/leadrouter/client.pem"
-        assert kwargs["ssl_keyfile"] == "/etc/leadrouter/client.key"
-        assert kwargs["ssl_password"] == "key-pass"
+        assert kwargs["ssl_ca_certs"] == str(tls_pki.ca)
+        assert kwargs["ssl_certfile"] == str(tls_pki.client_cert)
+        assert kwargs["ssl_keyfile"] == str(tls_pki.client_key)
+        assert kwargs["ssl_password"] == password
         assert kwargs["ssl_check_hostname"] is False
         assert kwargs["health_check_interval"] == 10
         assert (kwargs["host"], kwargs["port"], kwargs["username"]) == ("cache.internal", 6380, "app")
