@@ -91,7 +91,7 @@ async def test_killing_a_monitor_loses_and_duplicates_no_alert(
     touches keep arriving on every partition; a monitor is SIGKILLed while alerts fire,
     and restarted. Every untouched lead still gets exactly one warning and one breach
     (copies from a monitor killed between publish and ack share the alert id), touched
-    leads none, and breaches are published within 1 s of their deadline (p99): the other
+    leads none, and every breach is published within 1 s of its deadline: the other
     monitors apply the dead one's partitions themselves instead of waiting seconds for
     Kafka to notice it is gone and rebalance."""
     topics = TopicSettings(prefix=topic_prefix, partitions=6)
@@ -103,10 +103,10 @@ async def test_killing_a_monitor_loses_and_duplicates_no_alert(
         redis_prefix,
         tmp_path,
         RULEBOOK,
-        # The grace (default 0.25 s) is an extra wait for touches still in producers'
-        # hands; it adds to every breach's lateness, so the test takes 0.1 s of it.
+        # The default grace (0.25 s); a lease of 0.3 s instead of 0.5 s: an alert the
+        # killed monitor had claimed goes out again after grace + lease + a sweep,
+        # which must stay under 1 s with room for a shared machine's hiccups.
         sla__claim_lease_seconds="0.3",
-        sla__grace_seconds="0.1",
     )
     workers.start("router")
     monitors = [workers.start("monitor") for _ in range(3)]
@@ -172,8 +172,4 @@ async def test_killing_a_monitor_loses_and_duplicates_no_alert(
         worst[second] = max(worst.get(second, 0.0), x)
     print("worst lateness by second from the kill:", {k: round(v, 2) for k, v in sorted(worst.items())})
     assert during, "breaches fell due while the monitor was dead and the group rebalanced"
-    # The issue asks for every breach within 1 s. Measured on 2 shared cores, most runs
-    # meet it (max 0.6-0.97 s); some breaches due as the monitor dies take up to 1.1 s
-    # (its lease, the heartbeat timeout, and a restarting process competing for CPU).
-    assert p99 <= 1.0, "breaches within 1 s of their deadline, a monitor's death included"
-    assert lateness[-1] <= 1.5
+    assert lateness[-1] <= 1.0, "every breach within 1 s of its deadline, a monitor's death included"
