@@ -38,6 +38,7 @@ AT_RISK_MS = 60_000  # "at risk": due within the next minute
 # Claimed batches being published at once: two keep Redis and this process both
 # busy in a burst; more would only hold more claims under lease.
 PUBLISH_DEPTH = 2
+CLAIM_LOOPS = 2
 
 
 class Sweeper:
@@ -74,6 +75,12 @@ class Sweeper:
                 await asyncio.wait_for(stop.wait(), timeout=GAUGE_REFRESH_SECONDS)
 
     async def run(self, stop: asyncio.Event) -> None:
+        # Two claim loops: in a burst one claims while the other's reply is parsed and
+        # its alerts built, so Redis is not idle while this process works (claims are
+        # atomic, so two loops are as safe as two monitors).
+        await asyncio.gather(*(self._sweep_loop(stop) for _ in range(CLAIM_LOOPS)))
+
+    async def _sweep_loop(self, stop: asyncio.Event) -> None:
         delay = self._sla.sweep_interval_seconds
         publishing: set[asyncio.Task[None]] = set()
         try:

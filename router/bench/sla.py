@@ -29,7 +29,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from monitors.sweeper import PUBLISH_DEPTH
+from monitors.sweeper import CLAIM_LOOPS, PUBLISH_DEPTH
 from monitors.timers import DueTimer, RedisTimers
 from router.devinfra.process import PortInUseError, free_port
 from router.devinfra.redis_server import RedisServer
@@ -467,6 +467,11 @@ async def _rearm(
 
 
 async def _sweep(timers: RedisTimers, sla: SlaSettings, stop: asyncio.Event, claims: _Claims) -> None:
+    """Sweeper.run: CLAIM_LOOPS sweep loops at once."""
+    await asyncio.gather(*(_sweep_loop(timers, sla, stop, claims) for _ in range(CLAIM_LOOPS)))
+
+
+async def _sweep_loop(timers: RedisTimers, sla: SlaSettings, stop: asyncio.Event, claims: _Claims) -> None:
     """Sweeper.run and sweep_once with the cutoff at now and publishing left out: a full
     claim is acked while the next claim runs, up to PUBLISH_DEPTH batches at once."""
     lease_ms = int(sla.claim_lease_seconds * 1000)
