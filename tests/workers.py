@@ -50,6 +50,16 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
 
+@dataclass(frozen=True)
+class Exited:
+    """A worker that stopped on its own: how, how soon, and what it said."""
+
+    code: int
+    seconds: float
+    log: str
+    lines: list[dict[str, Any]]  # its log lines of the event asked for
+
+
 @dataclass
 class Workers:
     env: dict[str, str]
@@ -69,6 +79,19 @@ class Workers:
         worker = WorkerProcess(role, port, proc, log_path)
         self.started.append(worker)
         return worker
+
+    def run_to_exit(self, role: str, event: str, timeout: float = 60) -> Exited:
+        """Start a worker that must stop by itself (a setting or a credential it cannot
+        use) and wait for it; a worker still running after `timeout` is stopped."""
+        worker = self.start(role)
+        started = time.monotonic()
+        try:
+            code = worker.proc.wait(timeout=timeout)
+        finally:
+            self.stop_all()
+        log = worker.log()
+        lines = [orjson.loads(line) for line in log.splitlines() if f'"{event}"' in line]
+        return Exited(code, time.monotonic() - started, log, lines)
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -155,16 +154,10 @@ def test_wrong_password_stops_the_worker_with_a_clear_error(
         sasl_address(sasl_broker), redis_url, topic_prefix, redis_prefix, tmp_path, RULEBOOK,
         **sasl_env(WRONG_PASSWORD),
     )  # fmt: skip
-    worker = workers.start("router")
-    started = time.monotonic()
-    try:
-        code = worker.proc.wait(timeout=60)
-    finally:
-        workers.stop_all()
-    log = worker.log()
-    assert code == 3, log
-    assert time.monotonic() - started < 30, "fails fast, not after retries"
-    rejected = [orjson.loads(line) for line in log.splitlines() if "worker.credentials_rejected" in line]
+    exited = workers.run_to_exit("router", "worker.credentials_rejected")
+    log, rejected = exited.log, exited.lines
+    assert exited.code == 3, log
+    assert exited.seconds < 30, "fails fast, not after retries"
     assert len(rejected) == 1, log
     assert rejected[0]["level"] == "error"
     assert rejected[0]["service"] == "kafka"

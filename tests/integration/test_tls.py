@@ -248,16 +248,10 @@ def test_a_wrong_ca_stops_the_worker_with_a_clear_error(
     workers = workers_for(
         tls_address(tls_broker), tls_redis.url, topic_prefix, redis_prefix, tmp_path, RULEBOOK, **env
     )
-    worker = workers.start("all")
-    started = time.monotonic()
-    try:
-        code = worker.proc.wait(timeout=60)
-    finally:
-        workers.stop_all()
-    log = worker.log()
-    assert code == 3, log
-    assert time.monotonic() - started < 30, "fails fast, not after retries"
-    rejected = [orjson.loads(line) for line in log.splitlines() if "worker.credentials_rejected" in line]
+    exited = workers.run_to_exit("all", "worker.credentials_rejected")
+    log, rejected = exited.log, exited.lines
+    assert exited.code == 3, log
+    assert exited.seconds < 30, "fails fast, not after retries"
     assert len(rejected) == 1, log
     assert rejected[0]["level"] == "error"
     assert rejected[0]["service"] == service
@@ -287,17 +281,12 @@ def test_a_missing_ca_file_is_a_configuration_error(
     workers = workers_for(
         tls_address(tls_broker), tls_redis.url, topic_prefix, redis_prefix, tmp_path, RULEBOOK, **env
     )
-    worker = workers.start("all")
-    started = time.monotonic()
-    try:
-        code = worker.proc.wait(timeout=60)
-    finally:
-        workers.stop_all()
-    log = worker.log()
-    assert code == 2, log
-    assert time.monotonic() - started < 30, "fails at start, not after retries"
+    exited = workers.run_to_exit("all", "worker.config_invalid")
+    log = exited.log
+    assert exited.code == 2, log
+    assert exited.seconds < 30, "fails at start, not after retries"
     setting = f"LEADROUTER_{service.upper()}__SSL_CAFILE"
-    (line,) = [orjson.loads(line) for line in log.splitlines() if "worker.config_invalid" in line]
+    (line,) = exited.lines
     assert line["level"] == "error"
     assert line["setting"] == setting
     assert line["error"] == f"{setting}: {missing} does not exist"
