@@ -8,10 +8,11 @@ topic and key prefixes instead.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 
 import pytest
 import pytest_asyncio
+from redis.asyncio import Redis
 
 from router.devinfra import LocalPki, ensure_topics
 from tests.services import (
@@ -58,6 +59,14 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest_asyncio.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A client of the test redis-server, closed after the test."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture(scope="session")

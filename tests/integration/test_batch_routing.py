@@ -3,13 +3,11 @@ same Redis state as routing lead by lead, and a conflict retries without double 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
-import pytest_asyncio
 import yaml
 from redis.asyncio import Redis
 
@@ -31,13 +29,6 @@ RULES = Rules.load(
     yaml.safe_dump(rulebook(reps=40, routes=30, accounts=200)), "synthetic", timedelta(minutes=5)
 )
 COUNT = 600
-
-
-@pytest_asyncio.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def _events(tag: str) -> list[Pending]:

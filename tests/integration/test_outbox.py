@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import orjson
 import pytest
-import pytest_asyncio
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -29,13 +27,6 @@ from router.outbox import OutboxPublisher
 from router.redis_keys import RedisKeys
 
 pytestmark = pytest.mark.integration
-
-
-@pytest_asyncio.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 class FakeProducer:

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 from aiokafka import TopicPartition
 from redis.asyncio import Redis
 
 from monitors.ownership import PartitionOwnership
 
 pytestmark = pytest.mark.integration
-
-
-@pytest_asyncio.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_a_fresh_heartbeat_owns_its_partitions_and_a_stale_one_none(

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
-import pytest_asyncio
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -55,13 +53,6 @@ sla_policies:
     "test",
     timedelta(minutes=5),
 )
-
-
-@pytest_asyncio.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 class FakeProducer:

@@ -8,11 +8,9 @@ first rep's open count drops twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-import pytest_asyncio
 from redis.asyncio import Redis
 
 from monitors.timers import RedisTimers
@@ -24,13 +22,6 @@ pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TRACE = Trace((), (), None, ())
-
-
-@pytest_asyncio.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def assignment(rep: str, version: int, cursor_after: int) -> Assignment:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-import pytest_asyncio
 from redis.asyncio import Redis
 
 from monitors.timers import RedisTimers
@@ -34,13 +32,6 @@ routes: [{id: all, assign: {team: t}}]
     )
 )
 TRACE = Trace((), (), None, ())
-
-
-@pytest_asyncio.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def assignment(rep: str, version: int, cursor_after: int, daily_cap: int | None = None) -> Assignment:

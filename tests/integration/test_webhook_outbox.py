@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
 from redis.asyncio import Redis
 
 from monitors.webhook_outbox import Burst, WebhookOutbox
@@ -14,13 +11,6 @@ pytestmark = pytest.mark.integration
 
 T0 = 1_800_000_000_000  # epoch ms
 LEASE = 30_000
-
-
-@pytest_asyncio.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def outbox(redis: Redis, prefix: str, threshold: int = 3, window_ms: int = 60_000) -> WebhookOutbox:
