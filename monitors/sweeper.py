@@ -61,7 +61,10 @@ class Sweeper:
         self._metrics = metrics
         self._started = time.monotonic()
         self.last_sweep = time.monotonic()
-        self.healthy = True
+        # Redis (claims) and Kafka (publishes) fail apart: each is unwell from a failure
+        # until its next success, and an empty claim says nothing about Kafka.
+        self._claims_ok = True
+        self._publishes_ok = True
 
     async def refresh_gauges(self, stop: asyncio.Event) -> None:
         """Open/untouched/at-risk gauges, on their own schedule: reading them can take
@@ -90,9 +93,10 @@ class Sweeper:
                     task.result()  # a bug, not an outage: let the worker fail
                 try:
                     alerts = await self.claim()
-                    self.healthy = self.healthy or not alerts  # a publish says so for the rest
+                    self._claims_ok = True
                     delay = self._sla.sweep_interval_seconds
                 except TRANSIENT as exc:
+                    self._claims_ok = False
                     self._failed(exc, "sweep.retry", backoff=delay)
                     delay = min(max(delay * 2, 0.1), 5.0)
                     alerts = []
@@ -111,16 +115,20 @@ class Sweeper:
                 for task in late:
                     task.cancel()
 
+    @property
+    def healthy(self) -> bool:
+        return self._claims_ok and self._publishes_ok
+
     def _failed(self, exc: BaseException, event: str, **fields: object) -> None:
-        self.healthy = False
         self._metrics.retries.labels("sweeper").inc()
         log(logger, event, logging.WARNING, error=repr(exc), **fields)
 
     async def _publish_or_retry(self, alerts: list[Alert]) -> None:
         try:
             await self.publish(alerts)
-            self.healthy = True
+            self._publishes_ok = True
         except TRANSIENT as exc:  # unacked claims go back to due when their lease ends
+            self._publishes_ok = False
             self._failed(exc, "sweep.publish_failed", alerts=len(alerts))
 
     def cutoff_ms(self, now_ms: int, bucket: int) -> int | None:
