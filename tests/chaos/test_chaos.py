@@ -67,6 +67,7 @@ from tests.chaos.invariants import (
     webhook_alert_ids,
 )
 from tests.services import unavailable, unique
+from tests.waiting import until
 from tests.workers import WorkerProcess, workers_for
 
 S = TypeVar("S", KafkaBroker, RedisServer)
@@ -326,15 +327,6 @@ def drained(traffic: Traffic, ledger: Ledger) -> bool:
     return traffic.idle and outstanding(ledger, traffic.plans, traffic.touches) == 0
 
 
-async def wait_until(predicate: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(1.0)
-    return predicate()
-
-
 async def test_chaos_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     started = time.monotonic()
     seed = int(os.environ.get("CHAOS_SEED") or random.randrange(1_000_000))
@@ -401,11 +393,11 @@ async def run(broker: KafkaBroker, redis: RedisServer, tmp_path: Path, seed: int
             chaos.kills(KILLS, PUBLISH_SECONDS + 10),
         )
         await scripted
-        done = await wait_until(lambda: drained(traffic, live), DRAIN_SECONDS)
+        done = await until(lambda: drained(traffic, live), DRAIN_SECONDS, every=1.0)
         await asyncio.sleep(3)  # copies a killed worker may still produce
         stop_touches.set()
         # Held breaches leave in their window's digest, retried ones after a backoff.
-        await wait_until(lambda: webhook_alert_ids(live) <= receiver.delivered, 60)
+        await until(lambda: webhook_alert_ids(live) <= receiver.delivered, 60, every=1.0)
         await asyncio.sleep(1)
         state = await redis_state(redis.url, keys)
     finally:

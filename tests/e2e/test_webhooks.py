@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from router.devinfra import ensure_topics
 from router.settings import TopicSettings
 from tests.http_receiver import serving
+from tests.waiting import until
 from tests.workers import workers_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -79,15 +80,6 @@ async def touch_now(producer: AIOKafkaProducer, topic: str, lead_id: str, rep: s
     touch = {"event_id": f"{lead_id}-t", "type": "activity", "lead_id": lead_id, "rep_id": rep,
              "occurred_at": datetime.now(UTC).isoformat(), "channel": "call"}  # fmt: skip
     await producer.send(topic, orjson.dumps(touch), key=lead_id.encode())
-
-
-async def until(check: Any, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        await asyncio.sleep(0.1)
-    return bool(check())
 
 
 async def test_every_alert_reaches_a_recovering_receiver_and_a_burst_is_one_digest(
